@@ -1,0 +1,63 @@
+"""The aiohttp application: routes, shared state under typed keys, and core health checks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+from aiohttp import web
+
+from daemon.access import tcp_guard
+from daemon.rpc.context import ComponentHealth, DaemonState, HealthCheck
+from daemon.rpc.dispatch import Dispatcher
+from daemon.rpc.http import post_rpc
+from daemon.rpc.keys import CONNECTIONS, DISPATCHER, STATE
+from daemon.rpc.ws import drain_all, ws_rpc
+
+
+def build_app(state: DaemonState, dispatcher: Dispatcher, tcp_token: str | None) -> web.Application:
+    """The app every listener serves; TCP requests pass the bearer guard when TCP is on."""
+    app = web.Application(
+        client_max_size=state.settings.max_body_bytes,
+        middlewares=[tcp_guard(tcp_token)] if tcp_token else [],
+    )
+    app[STATE] = state
+    app[DISPATCHER] = dispatcher
+    app[CONNECTIONS] = set()
+    app.router.add_post("/rpc", post_rpc)
+    app.router.add_get("/rpc", ws_rpc)
+    app.on_shutdown.append(drain_all)
+    state.health_checks.update(core_health_checks(state))
+    return app
+
+
+def core_health_checks(state: DaemonState) -> dict[str, HealthCheck]:
+    """The checks of this layer; later components register theirs beside them."""
+
+    async def rpc() -> ComponentHealth:
+        if state.draining:
+            return {"status": "unavailable", "detail": "draining for shutdown"}
+        return {"status": "ready", "detail": f"{len(state.listeners)} listener(s)"}
+
+    async def state_dir() -> ComponentHealth:
+        return await asyncio.to_thread(_check_state_dir, state)
+
+    async def config() -> ComponentHealth:
+        path = state.settings.config_path
+        return {"status": "ready", "detail": str(path) if path else "built-in defaults"}
+
+    return {"rpc": rpc, "state_dir": state_dir, "config": config}
+
+
+def _check_state_dir(state: DaemonState) -> ComponentHealth:
+    path = state.settings.state_dir
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return {"status": "unavailable", "detail": f"{path}: {exc.strerror}"}
+    if not os.access(path, os.W_OK):
+        return {"status": "unavailable", "detail": f"{path} is not writable"}
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        return {"status": "degraded", "detail": f"{path} is readable by other users (chmod 700)"}
+    return {"status": "ready", "detail": str(path)}

@@ -1,0 +1,77 @@
+"""What an RPC handler sees: the daemon's shared state and the caller's connection.
+
+Handlers are plain ``async def handler(ctx: CallContext, params) -> result`` functions; they
+never see aiohttp. Transports build one :class:`CallContext` per connection (WebSocket,
+stdio) or per request (HTTP POST).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal, TypedDict
+
+from daemon.config import Settings
+
+HealthStatus = Literal["ready", "degraded", "unavailable"]
+_RANK: Mapping[str, int] = {"ready": 0, "degraded": 1, "unavailable": 2}
+
+
+class Transport(StrEnum):
+    HTTP = "http"
+    WEBSOCKET = "websocket"
+
+
+class ListenerInfo(TypedDict):
+    kind: Literal["unix", "tcp"]
+    address: str
+    auth: Literal["peer-uid", "bearer"]
+    activation: Literal["bound", "systemd"]
+
+
+class _ComponentHealthBase(TypedDict):
+    status: HealthStatus
+
+
+class ComponentHealth(_ComponentHealthBase, total=False):
+    detail: str
+
+
+HealthCheck = Callable[[], Awaitable[ComponentHealth]]
+Notify = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+
+
+def worst(statuses: list[HealthStatus]) -> HealthStatus:
+    """The least ready of ``statuses`` (``ready`` when there are none)."""
+    return max(statuses, key=_RANK.__getitem__, default="ready")
+
+
+@dataclass(slots=True)
+class DaemonState:
+    """Process-wide state shared by every call; owned by the app's lifecycle."""
+
+    settings: Settings
+    version: str
+    openrpc: dict[str, Any]
+    listeners: list[ListenerInfo] = field(default_factory=list)
+    health_checks: dict[str, HealthCheck] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_monotonic: float = field(default_factory=time.monotonic)
+    draining: bool = False
+    pid: int = field(default_factory=os.getpid)
+
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started_monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """The context jsonrpcserver passes as every handler's first argument."""
+
+    daemon: DaemonState
+    transport: Transport
+    notify: Notify | None = None

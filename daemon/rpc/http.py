@@ -1,0 +1,36 @@
+"""HTTP ``POST /rpc``: one body in, one JSON-RPC answer out (204 when there is none)."""
+
+from __future__ import annotations
+
+import orjson
+from aiohttp import web
+
+from daemon.errors import DaemonError, RequestTooLarge, ShuttingDown
+from daemon.rpc.context import CallContext, Transport
+from daemon.rpc.keys import DISPATCHER, STATE
+
+
+def error_response(exc: DaemonError, status: int) -> web.Response:
+    """A JSON-RPC error with ``id: null`` carried by a non-200 HTTP answer."""
+    body = orjson.dumps({"jsonrpc": "2.0", "error": exc.to_rpc(), "id": None})
+    return web.Response(status=status, body=body, content_type="application/json")
+
+
+async def post_rpc(request: web.Request) -> web.Response:
+    """Dispatch the body; batches and notifications as the JSON-RPC 2.0 spec says."""
+    state = request.app[STATE]
+    limit = state.settings.max_body_bytes
+    if (request.content_length or 0) > limit:
+        return error_response(RequestTooLarge(f"the body is over {limit} bytes"), 413)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(RequestTooLarge(f"the body is over {limit} bytes"), 413)
+    dispatcher = request.app[DISPATCHER]
+    if state.draining:
+        out = dispatcher.refuse(body, ShuttingDown())
+    else:
+        out = await dispatcher.handle(body, CallContext(state, Transport.HTTP))
+    if out is None:
+        return web.Response(status=204)
+    return web.Response(body=out, content_type="application/json")

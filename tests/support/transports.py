@@ -1,0 +1,146 @@
+"""One way to talk to a running daemon per transport, behind one small interface.
+
+``send(body)`` delivers one raw body or frame and returns the parsed answer, or None when the
+daemon sent none. HTTP says "none" with 204; on a stream (WebSocket, stdio) a sentinel
+``daemon.info`` request follows the body, and everything that arrives before the sentinel's
+answer is the body's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sys
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+
+from tests.support.daemon import REPO, DaemonProcess
+
+TRANSPORTS = ("http", "websocket", "stdio")
+_sentinel_ids = itertools.count()
+
+
+class Session(Protocol):
+    name: str
+
+    async def send(self, body: bytes | str) -> Any | None: ...
+
+    async def close(self) -> None: ...
+
+
+class HttpSession:
+    name = "http"
+
+    def __init__(self, daemon: DaemonProcess) -> None:
+        self._http = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.socket)))
+
+    async def send(self, body: bytes | str) -> Any | None:
+        async with self._http.post("http://switchboard/rpc", data=body) as response:
+            if response.status == 204:
+                return None
+            return orjson.loads(await response.read())
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+class _StreamSession:
+    """Sentinel-delimited exchanges over a message stream."""
+
+    async def _put(self, body: bytes) -> None:
+        raise NotImplementedError
+
+    async def _get(self) -> bytes:
+        raise NotImplementedError
+
+    async def send(self, body: bytes | str) -> Any | None:
+        sentinel = f"sentinel-{next(_sentinel_ids)}"
+        await self._put(body.encode() if isinstance(body, str) else body)
+        await self._put(orjson.dumps({"jsonrpc": "2.0", "id": sentinel, "method": "daemon.info"}))
+        answers = []
+        while True:
+            message = orjson.loads(await asyncio.wait_for(self._get(), 30))
+            if isinstance(message, dict) and message.get("id") == sentinel:
+                break
+            answers.append(message)
+        assert len(answers) <= 1, f"more than one answer to one body: {answers}"
+        return answers[0] if answers else None
+
+
+class WebSocketSession(_StreamSession):
+    name = "websocket"
+
+    def __init__(self, daemon: DaemonProcess) -> None:
+        self._daemon = daemon
+        self._http = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.socket)))
+        self.ws: aiohttp.ClientWebSocketResponse | None = None
+
+    async def open(self) -> WebSocketSession:
+        self.ws = await self._http.ws_connect("http://switchboard/rpc", max_msg_size=0)
+        return self
+
+    async def _put(self, body: bytes) -> None:
+        assert self.ws is not None
+        await self.ws.send_frame(body, aiohttp.WSMsgType.TEXT)
+
+    async def _get(self) -> bytes:
+        assert self.ws is not None
+        frame = await self.ws.receive()
+        assert frame.type == aiohttp.WSMsgType.TEXT, f"unexpected frame {frame}"
+        return frame.data.encode()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+        await self._http.close()
+
+
+class StdioSession(_StreamSession):
+    """``switchboard stdio`` as an editor plugin would run it."""
+
+    name = "stdio"
+
+    def __init__(self, daemon: DaemonProcess) -> None:
+        self._daemon = daemon
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def open(self) -> StdioSession:
+        env = {**self._daemon.env, "SWITCHBOARD_SOCKET": str(self._daemon.socket)}
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "daemon", "stdio", cwd=REPO, env=env,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=64 << 20,
+        )
+        return self
+
+    async def _put(self, body: bytes) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(body.replace(b"\n", b" ") + b"\n")
+        await self.proc.stdin.drain()
+
+    async def _get(self) -> bytes:
+        assert self.proc is not None and self.proc.stdout is not None
+        line = await self.proc.stdout.readline()
+        assert line, "the relay closed stdout"
+        return line
+
+    async def close(self) -> None:
+        if self.proc is None:
+            return
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        code = await asyncio.wait_for(self.proc.wait(), 30)
+        assert code == 0, f"relay exited {code}"
+
+
+async def open_session(name: str, daemon: DaemonProcess) -> Session:
+    """A connected session of transport ``name`` to ``daemon``."""
+    if name == "http":
+        return HttpSession(daemon)
+    if name == "websocket":
+        return await WebSocketSession(daemon).open()
+    if name == "stdio":
+        return await StdioSession(daemon).open()
+    raise ValueError(name)
