@@ -18,7 +18,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -36,7 +36,7 @@ def peer_uid(sock: socket.socket) -> int:
     _pid, uid, _gid = _UCRED.unpack(
         sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
     )
-    return uid
+    return int(uid)
 
 
 class PeerGate(asyncio.Protocol):
@@ -54,7 +54,7 @@ class PeerGate(asyncio.Protocol):
         uid = peer_uid(sock) if sock is not None else -1
         if uid not in self._allowed:
             log.warning("peer_refused", uid=uid)
-            transport.abort()
+            cast(asyncio.Transport, transport).abort()  # a stream socket: reset, don't linger
             return
         self._open = True
         self._inner.connection_made(transport)

@@ -13,7 +13,7 @@ from daemon.rpc.context import ComponentHealth, DaemonState, HealthCheck
 from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.http import post_rpc
 from daemon.rpc.keys import CONNECTIONS, DISPATCHER, STATE
-from daemon.rpc.ws import drain_all, ws_rpc
+from daemon.rpc.ws import ws_rpc
 
 
 def build_app(state: DaemonState, dispatcher: Dispatcher, tcp_token: str | None) -> web.Application:
@@ -27,7 +27,6 @@ def build_app(state: DaemonState, dispatcher: Dispatcher, tcp_token: str | None)
     app[CONNECTIONS] = set()
     app.router.add_post("/rpc", post_rpc)
     app.router.add_get("/rpc", ws_rpc)
-    app.on_shutdown.append(drain_all)
     state.health_checks.update(core_health_checks(state))
     return app
 

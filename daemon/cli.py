@@ -130,10 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(name, parents=[common], help=help_text, description=help_text)
     rpc = sub.choices["rpc"]
     rpc.add_argument("method", help="e.g. daemon.info")
-    rpc.add_argument("params", nargs="?", help="params as JSON, e.g. '{\"name\": \"claude\"}'")
+    rpc.add_argument("params", nargs="?", help='params as JSON, e.g. \'{"name": "claude"}\'')
     install = sub.choices["install-systemd"]
-    install.add_argument("--dir", type=Path, help="unit directory (default: ~/.config/systemd/user)")
-    install.add_argument("--enable", action="store_true", help="also reload systemd and start the socket")
+    install.add_argument(
+        "--dir", type=Path, help="unit directory (default: ~/.config/systemd/user)"
+    )
+    install.add_argument(
+        "--enable", action="store_true", help="also reload systemd and start the socket"
+    )
     return parser
 
 

@@ -83,7 +83,10 @@ class Client:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._ws is not None:
             await self._ws.close()
@@ -153,7 +156,8 @@ class Client:
         for item in message if isinstance(message, list) else [message]:
             if "method" in item:
                 params = item.get("params") or {}
-                listener = self._listeners.get(params.get("requestId"))
+                request_id = params.get("requestId")
+                listener = self._listeners.get(request_id) if isinstance(request_id, int) else None
                 if listener is not None:
                     listener(item["method"], params)
                 else:

@@ -234,9 +234,7 @@ def _expand(value: Any, where: str, key: str, environ: Mapping[str, str]) -> Any
     if isinstance(value, str):
         return _ENV_REF.sub(lambda m: _env_value(m.group(1), where, key, environ), value)
     if isinstance(value, dict):
-        return {
-            k: _expand(v, where, f"{key}.{k}" if key else k, environ) for k, v in value.items()
-        }
+        return {k: _expand(v, where, f"{key}.{k}" if key else k, environ) for k, v in value.items()}
     if isinstance(value, list):
         return [_expand(v, where, f"{key}[{i}]", environ) for i, v in enumerate(value)]
     return value

@@ -33,9 +33,13 @@ def _private_dir(path: Path, label: str) -> Finding:
     try:
         info = path.stat()
     except FileNotFoundError:
-        return Finding(Verdict.WARN, f"{label} {path} does not exist yet", "it is made on first start")
+        return Finding(
+            Verdict.WARN, f"{label} {path} does not exist yet", "it is made on first start"
+        )
     if info.st_uid != os.getuid():
-        return Finding(Verdict.FAIL, f"{label} {path} belongs to uid {info.st_uid}", f"remove {path}")
+        return Finding(
+            Verdict.FAIL, f"{label} {path} belongs to uid {info.st_uid}", f"remove {path}"
+        )
     if stat.S_IMODE(info.st_mode) & 0o077:
         return Finding(Verdict.FAIL, f"{label} {path} is open to other users", f"chmod 700 {path}")
     return Finding(Verdict.OK, f"{label} {path} (0700, yours)")
@@ -52,12 +56,20 @@ def check_socket(settings: Settings) -> list[Finding]:
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return [*findings, Finding(Verdict.WARN, f"no socket at {path}: the daemon is not running",
-                                    "start it: switchboard serve (or make run, or systemd)")]
+        return [
+            *findings,
+            Finding(
+                Verdict.WARN,
+                f"no socket at {path}: the daemon is not running",
+                "start it: switchboard serve (or make run, or systemd)",
+            ),
+        ]
     if not stat.S_ISSOCK(info.st_mode):
         return [*findings, Finding(Verdict.FAIL, f"{path} is not a socket", f"move {path} away")]
     if stat.S_IMODE(info.st_mode) & 0o077:
-        findings.append(Finding(Verdict.FAIL, f"socket {path} is open to others", f"chmod 600 {path}"))
+        findings.append(
+            Finding(Verdict.FAIL, f"socket {path} is open to others", f"chmod 600 {path}")
+        )
     return [*findings, _check_answer(settings)]
 
 
@@ -73,8 +85,11 @@ def _check_answer(settings: Settings) -> Finding:
     try:
         info = run(ask())
     except DaemonError:
-        return Finding(Verdict.FAIL, f"{settings.socket} exists but no daemon answers",
-                       "a daemon died: start it again (the stale socket is replaced)")
+        return Finding(
+            Verdict.FAIL,
+            f"{settings.socket} exists but no daemon answers",
+            "a daemon died: start it again (the stale socket is replaced)",
+        )
     return Finding(Verdict.OK, f"daemon {info['version']} answers (pid {info['pid']})")
 
 
@@ -84,8 +99,11 @@ def check_chromium(settings: Settings) -> Finding:
     found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
     if found:
         return Finding(Verdict.OK, f"Chromium for website bridges: {found}")
-    return Finding(Verdict.WARN, "no Chromium found: website bridges (chat.z.ai, chat.qwen.ai) are off",
-                   "install it (Debian: apt-get install chromium) or set [bridges].browser")
+    return Finding(
+        Verdict.WARN,
+        "no Chromium found: website bridges (chat.z.ai, chat.qwen.ai) are off",
+        "install it (Debian: apt-get install chromium) or set [bridges].browser",
+    )
 
 
 def doctor(settings: Settings) -> int:

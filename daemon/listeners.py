@@ -43,6 +43,11 @@ def systemd_sockets(environ: Mapping[str, str] | None = None) -> list[socket.soc
         os.environ.pop(name, None)  # not for our children
     sockets = [socket.socket(fileno=SD_LISTEN_FDS_START + i) for i in range(count)]
     for sock in sockets:
+        if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            raise ListenerUnavailable(
+                f"fd {sock.fileno()} from systemd is not a listening socket "
+                "(the socket unit must use Accept=no)"
+            )
         sock.setblocking(False)
     return sockets
 
@@ -73,8 +78,9 @@ def _take_lock(lock_path: Path) -> int:
     except BlockingIOError:
         owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
         os.close(fd)
+        serving = lock_path.with_suffix("")
         raise ListenerUnavailable(
-            f"another switchboard daemon (pid {owner}) is already serving {lock_path.with_suffix('')}"
+            f"another switchboard daemon (pid {owner}) is already serving {serving}"
         ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)

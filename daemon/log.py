@@ -69,8 +69,8 @@ def _clean(key: str, value: Any) -> Any:
 def redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: mask secret-named fields and secret-shaped text in every field."""
     for key, value in list(event.items()):
-        event[key] = scrub(value) if key == "event" and isinstance(value, str) else _clean(
-            key, value
+        event[key] = (
+            scrub(value) if key == "event" and isinstance(value, str) else _clean(key, value)
         )
     return event
 
@@ -79,7 +79,9 @@ def _json(obj: Any, **_kw: Any) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
-def configure(level: str = "info", stream: TextIO | None = None, as_json: bool | None = None) -> None:
+def configure(
+    level: str = "info", stream: TextIO | None = None, as_json: bool | None = None
+) -> None:
     """Route structlog and stdlib logging through one redacting pipeline onto ``stream``."""
     stream = stream or sys.stderr
     if as_json is None:

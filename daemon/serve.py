@@ -1,4 +1,11 @@
-"""``switchboard serve``: open the listeners, serve until SIGTERM, drain, exit 0."""
+"""``switchboard serve``: open the listeners, serve until SIGTERM, drain, exit 0.
+
+The drain runs before aiohttp's own shutdown, because aiohttp stops reading every connection
+as soon as its shutdown begins: here the listeners close first, then in-flight requests get up
+to ``drain_timeout_s`` to finish while connections stay readable (a request that arrives now
+is answered -32002 ShuttingDown), then WebSockets close with 1001 and aiohttp cancels what is
+left.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +26,13 @@ from daemon.listeners import Listener, open_listeners
 from daemon.log import get_logger
 from daemon.rpc.context import DaemonState
 from daemon.rpc.dispatch import Dispatcher, Handler
+from daemon.rpc.handlers import METHODS
+from daemon.rpc.keys import CONNECTIONS
 from daemon.sdnotify import Notifier
 from rpc_schema import load_openrpc
 
 log = get_logger("daemon.serve")
+CANCEL_GRACE_S = 1.0  # for handlers still running after the drain, once cancelled
 
 
 async def serve(
@@ -31,8 +41,6 @@ async def serve(
     openrpc: dict[str, Any] | None = None,
 ) -> int:
     """Run the daemon until SIGTERM or SIGINT; returns the process exit code."""
-    from daemon.rpc.handlers import METHODS
-
     openrpc = openrpc if openrpc is not None else load_openrpc()
     dispatcher = Dispatcher(METHODS if handlers is None else handlers, openrpc)
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -42,25 +50,29 @@ async def serve(
         state.listeners = [listener.info for listener in listeners]
         has_tcp = any(listener.info["kind"] == "tcp" for listener in listeners)
         token = ensure_token(settings.tcp_token_file) if has_tcp else None
+        app = build_app(state, dispatcher, token)
         runner = web.AppRunner(
-            build_app(state, dispatcher, token),
+            app,
             handle_signals=False,
             access_log=None,
             keepalive_timeout=settings.idle_timeout_s,
             handler_cancellation=True,
-            shutdown_timeout=settings.drain_timeout_s,
+            shutdown_timeout=CANCEL_GRACE_S,
         )
         await runner.setup()
         try:
             await _start_sites(runner, listeners, settings)
             await _run_until_signal(state, notifier)
+            await _drain(runner, app, state)
         finally:
             await runner.cleanup()
     log.info("daemon_stopped")
     return 0
 
 
-async def _start_sites(runner: web.AppRunner, listeners: list[Listener], settings: Settings) -> None:
+async def _start_sites(
+    runner: web.AppRunner, listeners: list[Listener], settings: Settings
+) -> None:
     allowed = frozenset(settings.allowed_uids)
     for listener in listeners:
         site: web.BaseSite
@@ -88,6 +100,22 @@ async def _run_until_signal(state: DaemonState, notifier: Notifier) -> None:
             await watchdog
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-    log.info("daemon_draining", timeout_s=state.settings.drain_timeout_s)
+    log.info(
+        "daemon_draining", timeout_s=state.settings.drain_timeout_s, in_flight=len(state.in_flight)
+    )
     state.draining = True
     notifier.send("STOPPING=1", "STATUS=draining")
+
+
+async def _drain(runner: web.AppRunner, app: web.Application, state: DaemonState) -> None:
+    """Stop accepting, let in-flight work finish within drain_timeout_s, close WebSockets."""
+    for site in runner.sites:
+        await site.stop()
+    if state.in_flight:
+        _done, late = await asyncio.wait(
+            set(state.in_flight), timeout=state.settings.drain_timeout_s
+        )
+        if late:
+            log.warning("drain_timeout", cancelled=len(late))
+    connections = app[CONNECTIONS]
+    await asyncio.gather(*(connection.going_away() for connection in list(connections)))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import TextIO
 
 UNITS = ("switchboard.socket", "switchboard.service")
 _REPO_UNITS = Path(__file__).resolve().parent.parent / "systemd"
@@ -28,14 +29,21 @@ def exec_start() -> str:
 def unit_text(name: str) -> str:
     """The unit file ``name`` as it will be installed (ExecStart pointing here)."""
     template = (_REPO_UNITS / name) if (_REPO_UNITS / name).is_file() else None
-    text = template.read_text() if template else resources.files("daemon").joinpath(
-        "units", name
-    ).read_text()
+    text = (
+        template.read_text()
+        if template
+        else resources.files("daemon").joinpath("units", name).read_text()
+    )
     lines = [
         f"ExecStart={exec_start()}" if line.startswith("ExecStart=") else line
         for line in text.splitlines()
     ]
     return "\n".join(lines) + "\n"
+
+
+def _say(line: str, stream: TextIO | None = None) -> None:
+    """One line of the command's output (stdout unless ``stream`` says otherwise)."""
+    (stream or sys.stdout).write(line + "\n")
 
 
 def install(directory: Path | None = None, *, enable: bool = False) -> int:
@@ -44,21 +52,21 @@ def install(directory: Path | None = None, *, enable: bool = False) -> int:
     target.mkdir(parents=True, exist_ok=True)
     for name in UNITS:
         (target / name).write_text(unit_text(name))
-        print(f"wrote {target / name}")
+        _say(f"wrote {target / name}")
     commands = [
         ["systemctl", "--user", "daemon-reload"],
         ["systemctl", "--user", "enable", "--now", "switchboard.socket"],
     ]
     if not enable:
-        print("to start it on demand from now on:")
+        _say("to start it on demand from now on:")
         for command in commands:
-            print("  " + " ".join(command))
+            _say("  " + " ".join(command))
         return 0
     if shutil.which("systemctl") is None:
-        print("systemctl not found: is this a systemd system?", file=sys.stderr)
+        _say("systemctl not found: is this a systemd system?", sys.stderr)
         return 1
     for command in commands:
         if subprocess.run(command, check=False).returncode != 0:  # noqa: S603 - fixed argv
-            print(f"failed: {' '.join(command)}", file=sys.stderr)
+            _say(f"failed: {' '.join(command)}", sys.stderr)
             return 1
     return 0

@@ -26,7 +26,9 @@ def shared_daemon() -> Iterator[DaemonProcess]:
 
 
 @pytest.fixture(params=TRANSPORTS)
-async def session(request: pytest.FixtureRequest, shared_daemon: DaemonProcess) -> AsyncIterator[Session]:
+async def session(
+    request: pytest.FixtureRequest, shared_daemon: DaemonProcess
+) -> AsyncIterator[Session]:
     """A connected session to the shared daemon, once per transport."""
     opened = await open_session(request.param, shared_daemon)
     try:

@@ -7,6 +7,7 @@ stdio) or per request (HTTP POST).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -62,10 +63,16 @@ class DaemonState:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_monotonic: float = field(default_factory=time.monotonic)
     draining: bool = False
+    in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
 
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_monotonic
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Count ``task`` as in-flight work that a drain waits for."""
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 from aiohttp import web
 
@@ -30,6 +32,9 @@ async def post_rpc(request: web.Request) -> web.Response:
     if state.draining:
         out = dispatcher.refuse(body, ShuttingDown())
     else:
+        task = asyncio.current_task()
+        if task is not None:
+            state.track(task)
         out = await dispatcher.handle(body, CallContext(state, Transport.HTTP))
     if out is None:
         return web.Response(status=204)

@@ -21,6 +21,7 @@ from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.keys import CONNECTIONS, DISPATCHER, STATE
 
 MAX_IN_FLIGHT = 256
+CLOSE_TIMEOUT_S = 2.0  # how long a closing handshake may wait for the client's reply
 
 
 class WsConnection:
@@ -48,6 +49,7 @@ class WsConnection:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._answer(message.data))
                     self.tasks.add(task)
+                    self.state.track(task)
                     task.add_done_callback(self._finished)
         finally:
             for task in self.tasks:
@@ -66,10 +68,8 @@ class WsConnection:
         if out is not None and not self.ws.closed:
             await self.ws.send_frame(out, WSMsgType.TEXT)
 
-    async def drain(self, timeout: float) -> None:
-        """Let running requests finish (up to ``timeout``), then close with 1001."""
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=timeout)
+    async def going_away(self) -> None:
+        """Close with 1001 so the client knows to reconnect; unfinished requests are cancelled."""
         await self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"daemon shutting down")
 
 
@@ -77,6 +77,7 @@ async def ws_rpc(request: web.Request) -> web.WebSocketResponse:
     """Upgrade to a WebSocket and serve JSON-RPC on it until either side closes."""
     state = request.app[STATE]
     ws = web.WebSocketResponse(
+        timeout=CLOSE_TIMEOUT_S,
         max_msg_size=state.settings.max_frame_bytes,
         heartbeat=state.settings.ws_heartbeat_s,
     )
@@ -89,9 +90,3 @@ async def ws_rpc(request: web.Request) -> web.WebSocketResponse:
     finally:
         connections.discard(connection)
     return ws
-
-
-async def drain_all(app: web.Application) -> None:
-    """on_shutdown hook: drain every open WebSocket at once, bounded by drain_timeout_s."""
-    timeout = app[STATE].settings.drain_timeout_s
-    await asyncio.gather(*(c.drain(timeout) for c in list(app[CONNECTIONS])))

@@ -10,7 +10,8 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
+from socket import AF_UNIX, SOCK_DGRAM
+from socket import socket as Socket
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ class DaemonProcess:
     root: Path
     socket: Path
     env: dict[str, str]
-    notify: socket.socket
+    notify: Socket
     stderr_path: Path
     states: list[str] = field(default_factory=list)
 
@@ -68,7 +69,9 @@ class DaemonProcess:
                 self.states.extend(self.notify.recv(4096).decode().splitlines())
             except TimeoutError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"daemon exited {self.proc.returncode}:\n{self.log_text()}") from None
+                    raise RuntimeError(
+                        f"daemon exited {self.proc.returncode}:\n{self.log_text()}"
+                    ) from None
                 if _now() > deadline:
                     raise TimeoutError(f"no {until} from the daemon:\n{self.log_text()}") from None
         return self.states
@@ -111,7 +114,7 @@ def start_daemon(
     root = root or short_tempdir()
     sock_path = root / "run" / "sb.sock"
     full_env = isolated_env(root, env)
-    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify = Socket(AF_UNIX, SOCK_DGRAM)
     notify.bind(str(root / "notify.sock"))
     full_env["NOTIFY_SOCKET"] = str(root / "notify.sock")
     command = [sys.executable, "-m", "tests.support.harness" if harness else "daemon", "serve"]
@@ -127,8 +130,13 @@ def start_daemon(
     stderr_path = root / "daemon.log"
     with stderr_path.open("wb") as stderr:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=REPO, env=full_env, stdin=subprocess.DEVNULL,
-            stdout=stderr, stderr=stderr, user=user,
+            command,
+            cwd=REPO,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            stdout=stderr,
+            stderr=stderr,
+            user=user,
         )
     daemon = DaemonProcess(proc, root, sock_path, full_env, notify, stderr_path)
     if wait:

@@ -20,7 +20,9 @@ def _param(name: str, schema: dict[str, Any], required: bool = True) -> dict[str
     return {"name": name, "schema": schema, "required": required}
 
 
-def _method(name: str, params: list[dict[str, Any]], result: dict[str, Any] | None = None) -> dict[str, Any]:
+def _method(
+    name: str, params: list[dict[str, Any]], result: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {"name": name, "params": params, "result": {"name": "result", "schema": result or {}}}
 
 
@@ -85,17 +87,34 @@ class Probes:
         """Handlers and their OpenRPC method descriptions."""
         numbers = [_param(f"n{i}", _NUMBER, required=False) for i in range(1, 9)]
         described = [
-            (self.subtract, _method("subtract", [_param("minuend", _NUMBER), _param("subtrahend", _NUMBER)])),
+            (
+                self.subtract,
+                _method("subtract", [_param("minuend", _NUMBER), _param("subtrahend", _NUMBER)]),
+            ),
             (self.sum, _method("sum", numbers)),
-            (self.update, _method("update", [_param(f"a{i}", {}, required=False) for i in range(1, 6)])),
+            (
+                self.update,
+                _method("update", [_param(f"a{i}", {}, required=False) for i in range(1, 6)]),
+            ),
             (self.notify_hello, _method("notify_hello", [_param("n", _NUMBER)])),
             (self.get_data, _method("get_data", [])),
             (self.sleep, _method("test.sleep", [_param("ms", {"type": "integer", "minimum": 0})])),
-            (self.wait_started, _method("test.wait_started", [_param("count", {"type": "integer"})])),
-            (self.wait_cancelled, _method("test.wait_cancelled", [_param("count", {"type": "integer"})])),
+            (
+                self.wait_started,
+                _method("test.wait_started", [_param("count", {"type": "integer"})]),
+            ),
+            (
+                self.wait_cancelled,
+                _method("test.wait_cancelled", [_param("count", {"type": "integer"})]),
+            ),
             (self.fail, _method("test.fail", [])),
-            (self.notify, _method("test.notify", [_param("count", {"type": "integer"}),
-                                                   _param("requestId", {}, required=False)])),
+            (
+                self.notify,
+                _method(
+                    "test.notify",
+                    [_param("count", {"type": "integer"}), _param("requestId", {}, required=False)],
+                ),
+            ),
         ]
         return {d["name"]: h for h, d in described}, [d for _h, d in described]
 

@@ -1,9 +1,8 @@
 """One way to talk to a running daemon per transport, behind one small interface.
 
 ``send(body)`` delivers one raw body or frame and returns the parsed answer, or None when the
-daemon sent none. HTTP says "none" with 204; on a stream (WebSocket, stdio) a sentinel
-``daemon.info`` request follows the body, and everything that arrives before the sentinel's
-answer is the body's answer.
+daemon sent none. HTTP says "none" with 204; on a stream (WebSocket, stdio) a body that needs
+no answer is followed by a sentinel ``daemon.info`` request, whose answer must come next.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ _sentinel_ids = itertools.count()
 class Session(Protocol):
     name: str
 
-    async def send(self, body: bytes | str) -> Any | None: ...
+    async def send(self, body: bytes | str) -> Any: ...
 
     async def close(self) -> None: ...
 
@@ -36,7 +35,7 @@ class HttpSession:
     def __init__(self, daemon: DaemonProcess) -> None:
         self._http = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.socket)))
 
-    async def send(self, body: bytes | str) -> Any | None:
+    async def send(self, body: bytes | str) -> Any:
         async with self._http.post("http://switchboard/rpc", data=body) as response:
             if response.status == 204:
                 return None
@@ -47,7 +46,7 @@ class HttpSession:
 
 
 class _StreamSession:
-    """Sentinel-delimited exchanges over a message stream."""
+    """Exchanges over a message stream; a sentinel request proves that no answer came."""
 
     async def _put(self, body: bytes) -> None:
         raise NotImplementedError
@@ -55,18 +54,46 @@ class _StreamSession:
     async def _get(self) -> bytes:
         raise NotImplementedError
 
-    async def send(self, body: bytes | str) -> Any | None:
+    async def send(self, body: bytes | str) -> Any:
+        raw = body.encode() if isinstance(body, str) else body
+        await self._put(raw)
+        if answer_expected(raw):
+            return orjson.loads(await asyncio.wait_for(self._get(), 30))
         sentinel = f"sentinel-{next(_sentinel_ids)}"
-        await self._put(body.encode() if isinstance(body, str) else body)
         await self._put(orjson.dumps({"jsonrpc": "2.0", "id": sentinel, "method": "daemon.info"}))
-        answers = []
-        while True:
-            message = orjson.loads(await asyncio.wait_for(self._get(), 30))
-            if isinstance(message, dict) and message.get("id") == sentinel:
-                break
-            answers.append(message)
-        assert len(answers) <= 1, f"more than one answer to one body: {answers}"
-        return answers[0] if answers else None
+        message = orjson.loads(await asyncio.wait_for(self._get(), 30))
+        assert message.get("id") == sentinel, f"a notification was answered: {message}"
+        return None
+
+
+def answer_expected(body: bytes) -> bool:
+    """The spec's rule, independent of the daemon's code: only valid notifications go unanswered."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return True
+    if isinstance(parsed, list):
+        return not parsed or not all(_is_valid_notification(item) for item in parsed)
+    return not _is_valid_notification(parsed)
+
+
+def _is_valid_notification(item: Any) -> bool:
+    return (
+        isinstance(item, dict)
+        and set(item) <= {"jsonrpc", "method", "params"}
+        and item.get("jsonrpc") == "2.0"
+        and isinstance(item.get("method"), str)
+        and isinstance(item.get("params", []), list | dict)
+    )
+
+
+def _frame_type(body: bytes) -> aiohttp.WSMsgType:
+    """Text for UTF-8, binary otherwise: a text frame must hold valid UTF-8 (RFC 6455)."""
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return aiohttp.WSMsgType.BINARY
+    return aiohttp.WSMsgType.TEXT
 
 
 class WebSocketSession(_StreamSession):
@@ -83,13 +110,13 @@ class WebSocketSession(_StreamSession):
 
     async def _put(self, body: bytes) -> None:
         assert self.ws is not None
-        await self.ws.send_frame(body, aiohttp.WSMsgType.TEXT)
+        await self.ws.send_frame(body, _frame_type(body))
 
     async def _get(self) -> bytes:
         assert self.ws is not None
         frame = await self.ws.receive()
         assert frame.type == aiohttp.WSMsgType.TEXT, f"unexpected frame {frame}"
-        return frame.data.encode()
+        return str(frame.data).encode()
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -109,19 +136,27 @@ class StdioSession(_StreamSession):
     async def open(self) -> StdioSession:
         env = {**self._daemon.env, "SWITCHBOARD_SOCKET": str(self._daemon.socket)}
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "daemon", "stdio", cwd=REPO, env=env,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "daemon",
+            "stdio",
+            cwd=REPO,
+            env=env,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
             limit=64 << 20,
         )
         return self
 
     async def _put(self, body: bytes) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
+        assert self.proc is not None
+        assert self.proc.stdin is not None
         self.proc.stdin.write(body.replace(b"\n", b" ") + b"\n")
         await self.proc.stdin.drain()
 
     async def _get(self) -> bytes:
-        assert self.proc is not None and self.proc.stdout is not None
+        assert self.proc is not None
+        assert self.proc.stdout is not None
         line = await self.proc.stdout.readline()
         assert line, "the relay closed stdout"
         return line
