@@ -27,6 +27,16 @@ from daemon.errors import DaemonUnreachable, from_rpc
 NotificationHandler = Callable[[str, Mapping[str, Any]], None]
 
 
+def frame_type(data: bytes) -> aiohttp.WSMsgType:
+    """Text for UTF-8, binary otherwise: a text frame must hold valid UTF-8 (RFC 6455), and the
+    daemon answers a binary frame that is not JSON with -32700 instead of closing with 1007."""
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return aiohttp.WSMsgType.BINARY
+    return aiohttp.WSMsgType.TEXT
+
+
 def default_socket() -> Path:
     """The socket the daemon listens on with this user's config and environment."""
     return load_settings().socket

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import orjson
 
-from tests.support.daemon import REPO, DaemonProcess, isolated_env, short_tempdir
+from tests.support.daemon import DaemonProcess, isolated_env, run_python, short_tempdir
 
 
 def switchboard(
@@ -19,16 +18,7 @@ def switchboard(
     else:
         env, sock = daemon.env, str(daemon.socket)
     env = {k: v for k, v in env.items() if k != "NOTIFY_SOCKET"}
-    return subprocess.run(
-        [sys.executable, "-m", "daemon", args[0], "--socket", sock, *args[1:]],
-        cwd=REPO,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_python("-m", "daemon", args[0], "--socket", sock, *args[1:], env=env, stdin=stdin)
 
 
 def test_rpc_prints_the_result_as_json(shared_daemon: DaemonProcess) -> None:
@@ -114,12 +104,5 @@ def test_doctor_explains_what_to_fix_when_nothing_runs() -> None:
 
 
 def test_version_flag() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon", "--version"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python("-m", "daemon", "--version")
     assert result.stdout.startswith("switchboard 0.")

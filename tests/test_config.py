@@ -129,3 +129,11 @@ def test_serve_with_an_invalid_config_exits_2_with_file_key_and_reason() -> None
     assert (
         f"{root / 'bad.toml'}: daemon.max_frame_bytes: must be a positive integer" in result.stderr
     )
+
+
+def test_the_readme_documents_every_daemon_key() -> None:
+    from daemon.config import DAEMON_FIELDS
+
+    readme = (REPO / "README.md").read_text()
+    missing = [f.key for f in DAEMON_FIELDS if f"\n{f.key} = " not in readme]
+    assert not missing, f"README's [daemon] example lacks {missing}"

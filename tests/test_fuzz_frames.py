@@ -1,7 +1,7 @@
 """Thousands of random frames at the real daemon over HTTP and WebSocket.
 
-Every answer must be a valid JSON-RPC 2.0 response (or no answer at all, for valid
-notifications), and afterwards the daemon still answers ``daemon.info``. Hypothesis drives a
+Every frame gets a valid JSON-RPC 2.0 response, except valid notifications (and batches of
+only those), which get none; afterwards the daemon still answers ``daemon.info``. Hypothesis drives a
 sync test; the connection lives on an event loop in a helper thread so that every example
 reuses one keep-alive HTTP connection or one WebSocket, as a long-lived client would.
 """
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.daemon import DaemonProcess
-from tests.support.transports import Session, open_session
+from tests.support.transports import Session, answer_expected, open_session
 
 T = TypeVar("T")
 
@@ -86,9 +86,18 @@ request_like = st.fixed_dictionaries(
         "extra": json_values,
     },
 )
+# Mostly well-formed requests and notifications, so that dispatch itself is exercised.
+well_formed = st.fixed_dictionaries(
+    {"jsonrpc": st.just("2.0"), "method": st.sampled_from(SAFE_METHODS)},
+    optional={
+        "params": st.lists(json_values, max_size=3) | st.dictionaries(st.text(max_size=8), json_values),
+        "id": st.integers(-(2**31), 2**31) | st.text(max_size=6) | st.none(),
+    },
+)
 frames = st.one_of(
+    well_formed.map(orjson.dumps),
+    st.lists(well_formed | request_like, max_size=5).map(orjson.dumps),
     request_like.map(orjson.dumps),
-    st.lists(request_like, max_size=5).map(orjson.dumps),
     json_values.map(orjson.dumps),
     st.binary(max_size=96),
     st.text(max_size=96).map(str.encode),
@@ -139,5 +148,6 @@ def test_every_random_frame_gets_a_valid_answer_or_none(
 ) -> None:
     loop, session = fuzz_session
     answer = loop.run(session.send(frame))
+    assert (answer is not None) == answer_expected(frame), f"answer {answer!r} to {frame!r}"
     if answer is not None:
         RESPONSE(answer)

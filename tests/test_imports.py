@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.support.daemon import REPO
+from tests.support.daemon import run_python
 
 HEAVY = ("playwright",)
 
@@ -15,19 +12,12 @@ def test_importing_the_daemon_does_not_import_playwright() -> None:
         "import sys, daemon, daemon.cli, daemon.serve, daemon.app, daemon.client\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
-    )
+    result = run_python("-c", code)
+    assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == ""
 
 
 def test_python_dash_m_daemon_is_the_switchboard_command() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "daemon", "--help"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = run_python("-m", "daemon", "--help")
     for command in ("serve", "status", "rpc", "stdio", "doctor", "install-systemd"):
         assert command in result.stdout

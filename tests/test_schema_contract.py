@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import orjson
 import pytest
 
@@ -12,7 +9,7 @@ from daemon import __version__, errors
 from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.handlers import METHODS
 from rpc_schema import ERRORS_PATH, load_openrpc
-from tests.support.daemon import REPO
+from tests.support.daemon import run_python
 
 
 def test_handler_table_and_openrpc_list_the_same_methods() -> None:
@@ -39,13 +36,7 @@ def test_openrpc_document_is_well_formed() -> None:
 
 
 def test_generated_files_are_fresh() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "rpc_schema.generate", "--check"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_python("-m", "rpc_schema.generate", "--check")
     assert result.returncode == 0, result.stderr
 
 

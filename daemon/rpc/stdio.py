@@ -17,7 +17,7 @@ from typing import BinaryIO
 import aiohttp
 import orjson
 
-from daemon.client import open_websocket
+from daemon.client import frame_type, open_websocket
 from daemon.errors import RequestTooLarge
 from daemon.rpc.dispatch import expects_answer
 
@@ -79,7 +79,7 @@ async def _to_daemon(
             _write(stdout, orjson.dumps({"jsonrpc": "2.0", "error": line.to_rpc(), "id": None}))
         elif line.strip():
             owed.add(1 if expects_answer(line) else 0)
-            await ws.send_frame(line, _frame_type(line))
+            await ws.send_frame(line, frame_type(line))
     owed.input_done = True
     owed.add(0)
 
@@ -100,15 +100,6 @@ def _is_notification(data: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return isinstance(message, dict) and "method" in message
-
-
-def _frame_type(line: bytes) -> aiohttp.WSMsgType:
-    """Text for UTF-8; binary otherwise, so the daemon answers -32700 instead of closing 1007."""
-    try:
-        line.decode()
-    except UnicodeDecodeError:
-        return aiohttp.WSMsgType.BINARY
-    return aiohttp.WSMsgType.TEXT
 
 
 def _write(stdout: BinaryIO, data: bytes) -> None:

@@ -10,17 +10,33 @@ import contextlib
 import os
 import shutil
 import signal
-from socket import AF_UNIX, SOCK_DGRAM
-from socket import socket as Socket
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from socket import AF_UNIX, SOCK_DGRAM
+from socket import socket as Socket
 
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
+
+
+def run_python(
+    *args: str, env: Mapping[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` from the repo root, as a user would run it; output captured as text."""
+    return subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def short_tempdir() -> Path:

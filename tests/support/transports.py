@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import aiohttp
 import orjson
 
+from daemon.client import frame_type
 from tests.support.daemon import REPO, DaemonProcess
 
 TRANSPORTS = ("http", "websocket", "stdio")
@@ -87,15 +88,6 @@ def _is_valid_notification(item: Any) -> bool:
     )
 
 
-def _frame_type(body: bytes) -> aiohttp.WSMsgType:
-    """Text for UTF-8, binary otherwise: a text frame must hold valid UTF-8 (RFC 6455)."""
-    try:
-        body.decode()
-    except UnicodeDecodeError:
-        return aiohttp.WSMsgType.BINARY
-    return aiohttp.WSMsgType.TEXT
-
-
 class WebSocketSession(_StreamSession):
     name = "websocket"
 
@@ -110,7 +102,7 @@ class WebSocketSession(_StreamSession):
 
     async def _put(self, body: bytes) -> None:
         assert self.ws is not None
-        await self.ws.send_frame(body, _frame_type(body))
+        await self.ws.send_frame(body, frame_type(body))
 
     async def _get(self) -> bytes:
         assert self.ws is not None
