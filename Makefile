@@ -38,7 +38,7 @@ system-deps:
 ## lint: ruff everywhere, mypy --strict on the packages
 lint: $(STAMP)
 	$(BIN)/ruff check daemon bridges rpc_schema tests bench
-	$(BIN)/mypy daemon bridges rpc_schema tests
+	$(BIN)/mypy daemon bridges rpc_schema tests bench
 
 ## bench: the benchmarks in bench/, figures printed with their baselines
 bench: $(STAMP)

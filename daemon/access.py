@@ -40,14 +40,12 @@ def peer_uid(sock: socket.socket) -> int:
 
 
 class PeerGate(asyncio.Protocol):
-    """Wraps aiohttp's protocol for one Unix connection; lets it through only for allowed uids."""
-
-    __slots__ = ("_allowed", "_inner", "_open")
+    """Stands in front of aiohttp's protocol until the peer's uid is checked, then hands the
+    transport over (``set_protocol``), so it costs nothing per read afterwards."""
 
     def __init__(self, inner: asyncio.Protocol, allowed: frozenset[int]) -> None:
         self._inner = inner
         self._allowed = allowed
-        self._open = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         sock = transport.get_extra_info("socket")
@@ -56,25 +54,14 @@ class PeerGate(asyncio.Protocol):
             log.warning("peer_refused", uid=uid)
             cast(asyncio.Transport, transport).abort()  # a stream socket: reset, don't linger
             return
-        self._open = True
+        transport.set_protocol(self._inner)
         self._inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._open:
-            self._inner.connection_lost(exc)
+        """Only a refused connection ends here; accepted ones belong to aiohttp by now."""
 
     def data_received(self, data: bytes) -> None:
-        if self._open:
-            self._inner.data_received(data)
-
-    def eof_received(self) -> bool | None:
-        return self._inner.eof_received() if self._open else None
-
-    def pause_writing(self) -> None:
-        self._inner.pause_writing()
-
-    def resume_writing(self) -> None:
-        self._inner.resume_writing()
+        """Bytes a refused peer sent before the reset are dropped."""
 
 
 class PeerCheckedSite(web.BaseSite):

@@ -1,8 +1,8 @@
 """Thousands of random frames at the real daemon over HTTP and WebSocket.
 
 Every frame gets a valid JSON-RPC 2.0 response, except valid notifications (and batches of
-only those), which get none; afterwards the daemon still answers ``daemon.info``. Hypothesis drives a
-sync test; the connection lives on an event loop in a helper thread so that every example
+only those), which get none; afterwards the daemon still answers ``daemon.info``. Hypothesis
+drives a sync test; the connection lives on an event loop in a helper thread so that every example
 reuses one keep-alive HTTP connection or one WebSocket, as a long-lived client would.
 """
 
@@ -90,7 +90,8 @@ request_like = st.fixed_dictionaries(
 well_formed = st.fixed_dictionaries(
     {"jsonrpc": st.just("2.0"), "method": st.sampled_from(SAFE_METHODS)},
     optional={
-        "params": st.lists(json_values, max_size=3) | st.dictionaries(st.text(max_size=8), json_values),
+        "params": st.lists(json_values, max_size=3)
+        | st.dictionaries(st.text(max_size=8), json_values),
         "id": st.integers(-(2**31), 2**31) | st.text(max_size=6) | st.none(),
     },
 )

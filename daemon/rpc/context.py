@@ -66,6 +66,11 @@ class DaemonState:
     in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     pid: int = field(default_factory=os.getpid)
 
+    started_at_text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started_at_text = self.started_at.isoformat(timespec="seconds").replace("+00:00", "Z")
+
     def uptime_s(self) -> float:
         return time.monotonic() - self.started_monotonic
 

@@ -2,22 +2,31 @@
 
 The envelope (JSON, batch, request shape) is checked here so that each element of a batch
 gets its own answer as the JSON-RPC 2.0 spec asks; each request is then dispatched by
-jsonrpcserver over an explicit methods table. Every handler is wrapped so that its params
-are validated against the OpenRPC schema first (-32602 naming the field), a
-:class:`DaemonError` becomes its JSON-RPC error, and anything else becomes -32603 with an
-incident id, its text only in the log.
+jsonrpcserver over an explicit methods table. We call its per-request step
+(``async_dispatcher.dispatch_request``) rather than its string-in entry point: that one
+parses again and wraps a single request in ``asyncio.gather``, a Task per call that cost
+more than the call itself (the version is pinned to 5.0.x in pyproject.toml for this).
+
+Every handler is wrapped so that its params are validated against the OpenRPC schema first
+(-32602 naming the field), a :class:`DaemonError` becomes its JSON-RPC error, and anything
+else becomes -32603 with an incident id, its text only in the log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, ClassVar
 
 import orjson
-from jsonrpcserver import JsonRpcError, Success, async_dispatch_to_serializable
+from jsonrpcserver import JsonRpcError, Success
+from jsonrpcserver.async_dispatcher import dispatch_request
+from jsonrpcserver.dispatcher import create_request, to_response
+from jsonrpcserver.response import to_serializable_one
+from jsonrpcserver.sentinels import NOID
 
 from daemon.errors import (
     DaemonError,
@@ -42,6 +51,16 @@ class Method:
     name: str
     handler: Handler
     validate: ParamsValidator
+    # jsonrpcserver binds every call's arguments to the method's signature; computing it from
+    # this callable object each time costs more than the call itself, and the params schema
+    # does the real checking, so the signature is given once: (context, *args, **kwargs).
+    __signature__: ClassVar[inspect.Signature] = inspect.Signature(
+        [
+            inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_ONLY),
+            inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
 
     async def __call__(self, ctx: CallContext, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -90,10 +109,6 @@ def expects_answer(raw: bytes | str) -> bool:
         return True
     items = parsed if isinstance(parsed, list) and parsed else [parsed]
     return any(_envelope_problem(item) is not None or "id" in item for item in items)
-
-
-def _unchecked(_request: Any) -> None:
-    """The envelope was checked before jsonrpcserver sees it."""
 
 
 class Dispatcher:
@@ -147,11 +162,9 @@ class Dispatcher:
             return _error(InvalidRequest(problem), request_id if valid_id else None)
         if item["method"] not in self.methods:
             return _error(MethodNotFound(item["method"]), item["id"]) if "id" in item else None
-        answer = await async_dispatch_to_serializable(
-            "",
-            self.methods,
-            context=ctx,
-            deserializer=lambda _text: item,
-            validator=_unchecked,
-        )
-        return cast(dict[str, Any] | None, answer)  # one request in, so one answer (or none)
+        request = create_request(item)
+        request, result = await dispatch_request(self.methods, ctx, request)
+        if request.id is NOID:
+            return None
+        answer: dict[str, Any] = to_serializable_one(to_response(request, result))
+        return answer

@@ -9,6 +9,7 @@ from typing import Any, TypedDict
 from daemon.rpc.context import CallContext, ComponentHealth, HealthStatus, ListenerInfo, worst
 
 FEATURES = ("http", "websocket", "stdio")
+PYTHON = platform.python_version()
 
 
 class NoParams(TypedDict):
@@ -46,12 +47,12 @@ async def info(ctx: CallContext, params: NoParams) -> DaemonInfo:
         "name": "switchboard",
         "version": state.version,
         "pid": state.pid,
-        "startedAt": state.started_at.isoformat().replace("+00:00", "Z"),
+        "startedAt": state.started_at_text,
         "uptimeS": round(state.uptime_s(), 3),
         "listeners": state.listeners,
         "configPath": str(config_path) if config_path else None,
         "stateDir": str(state.settings.state_dir),
-        "python": platform.python_version(),
+        "python": PYTHON,
         "features": list(FEATURES),
     }
 
