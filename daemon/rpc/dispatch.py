@@ -19,7 +19,7 @@ import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import orjson
 from jsonrpcserver import JsonRpcError, Success
@@ -120,7 +120,8 @@ class Dispatcher:
             missing = sorted(set(described) ^ set(handlers))
             raise ValueError(f"handlers and OpenRPC methods differ: {missing}")
         components = openrpc.get("components", {})
-        self.methods: dict[str, Method] = {
+        # Typed as jsonrpcserver's ``Methods`` (a plain dict of callables) that it takes.
+        self.methods: dict[str, Callable[..., Any]] = {
             name: Method(name, handler, compile_params(described[name], components))
             for name, handler in handlers.items()
         }
@@ -166,5 +167,4 @@ class Dispatcher:
         request, result = await dispatch_request(self.methods, ctx, request)
         if request.id is NOID:
             return None
-        answer: dict[str, Any] = to_serializable_one(to_response(request, result))
-        return answer
+        return cast(dict[str, Any], to_serializable_one(to_response(request, result)))
