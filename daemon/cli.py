@@ -39,6 +39,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except ListenerUnavailable as exc:
         print(f"switchboard: cannot listen: {exc.detail}", file=sys.stderr)
         return 1
+    except ConfigInvalid as exc:
+        print(f"switchboard: invalid config: {exc.detail}", file=sys.stderr)
+        return 2
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

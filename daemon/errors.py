@@ -17,7 +17,22 @@ Every error a caller can see is a :class:`DaemonError`; each class carries its J
         ├── ConfigInvalid       -32003  the config names a bad key or value (file, key, reason)
         ├── ListenerUnavailable -32004  the socket cannot be bound (another daemon holds it, ...)
         ├── AccessDenied        -32005  TCP without the bearer token, or from a web page
-        └── DaemonUnreachable   -32006  (client side) no daemon answers on the socket
+        ├── DaemonUnreachable   -32006  (client side) no daemon answers on the socket
+        ├── UnknownProvider     -32010  no such provider id or alias; data.suggestions
+        ├── UnknownModel        -32011  the provider has no such model; data.suggestions
+        ├── CredentialsMissing  -32012  no key in request, vault, config or env; data.envKeys
+        ├── Unsupported         -32013  the provider cannot do what was asked (images, a family)
+        ├── RequestInvalid      -32014  the request is malformed beyond its schema (bad tool, ...)
+        └── UpstreamError       -32020..-32029  the provider failed; data.provider, data.status
+            ├── UpstreamAuthFailed   -32020  the provider rejected the credential (401/403)
+            ├── UpstreamRejected     -32021  the provider refused the request (400/404/422)
+            ├── ContextTooLong       -32022  the conversation exceeds the model's context
+            ├── RateLimited          -32023  429 after retries; data.retryAfterMs
+            ├── UpstreamUnavailable  -32024  5xx or unreachable after retries; data.retryAfterMs
+            ├── UpstreamTimeout      -32025  connect / first byte / idle / total timeout
+            ├── UpstreamProtocol     -32026  the provider answered something unreadable
+            └── CircuitOpen          -32027  too many failures lately; data.retryAfterMs
+    Cancelled                   -32030  chat.cancel stopped the call
     RemoteError                       (client side) a code this version does not know
 
 Third-party exceptions never cross this boundary raw: each integration translates its
@@ -138,6 +153,115 @@ class DaemonUnreachable(ServerError):
     next_step = "Start it with 'switchboard serve' (or 'make run'), or check --socket."
 
 
+class UnknownProvider(ServerError):
+    code = -32010
+    message = "Unknown provider"
+    next_step = "Use an id or alias from providers.list (data.suggestions lists close ones)."
+
+
+class UnknownModel(ServerError):
+    code = -32011
+    message = "Unknown model"
+    next_step = (
+        "Pick a model from models.list for this provider (data.suggestions lists close ones)."
+    )
+
+
+class CredentialsMissing(ServerError):
+    code = -32012
+    message = "No credentials for this provider"
+    next_step = (
+        "Store a key with auth.apikey.set, set api_key in [providers.<id>], or export one of "
+        "data.envKeys."
+    )
+
+
+class Unsupported(ServerError):
+    code = -32013
+    message = "Not supported by this provider"
+    next_step = "Choose a provider or model that supports it (data.detail says what is missing)."
+
+
+class RequestInvalid(ServerError):
+    code = -32014
+    message = "Invalid chat request"
+    next_step = "Fix the part named in data.field."
+
+
+class UpstreamError(ServerError):
+    """The provider failed; ``data.provider`` and ``data.status`` say which and how.
+
+    ``retryable``: the same request may succeed if sent again (routing retries it with
+    backoff). ``falls_back``: another provider may succeed where this one failed (routing
+    moves on to the fallbacks). A request the provider judged wrong does neither.
+    """
+
+    code = -32029
+    message = "Provider error"
+    next_step = "See data.detail; data.route lists every attempt."
+    retryable: ClassVar[bool] = False
+    falls_back: ClassVar[bool] = True
+
+
+class UpstreamAuthFailed(UpstreamError):
+    code = -32020
+    message = "The provider rejected the credential"
+    next_step = "Check or replace the key (auth.apikey.set) or log in again."
+
+
+class UpstreamRejected(UpstreamError):
+    code = -32021
+    message = "The provider refused the request"
+    next_step = "Read data.detail (the provider's own words) and change the request."
+    falls_back = False
+
+
+class ContextTooLong(UpstreamError):
+    code = -32022
+    message = "The conversation is too long for the model"
+    next_step = "Shorten the messages or pick a model with a larger context window."
+    falls_back = False
+
+
+class RateLimited(UpstreamError):
+    code = -32023
+    message = "Rate limited by the provider"
+    next_step = "Wait data.retryAfterMs, add keys to api_keys, or configure fallback_providers."
+    retryable = True
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = -32024
+    message = "The provider is unavailable"
+    next_step = "Retry after data.retryAfterMs or configure fallback_providers."
+    retryable = True
+
+
+class UpstreamTimeout(UpstreamError):
+    code = -32025
+    message = "The provider did not answer in time"
+    next_step = "Retry, raise timeoutMs, or pick a faster model."
+    retryable = True
+
+
+class UpstreamProtocol(UpstreamError):
+    code = -32026
+    message = "The provider answered something unreadable"
+    next_step = "Retry; if it persists the provider changed its API (report it)."
+
+
+class CircuitOpen(UpstreamError):
+    code = -32027
+    message = "The provider is failing; calls are paused"
+    next_step = "Retry after data.retryAfterMs or use another provider."
+
+
+class Cancelled(DaemonError):
+    code = -32030
+    message = "Cancelled"
+    next_step = "Nothing: the call was cancelled on request."
+
+
 class RemoteError(DaemonError):
     """An error whose code this client does not know; ``wire`` holds it as received."""
 
@@ -162,7 +286,7 @@ def error_classes() -> list[type[DaemonError]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls.__subclasses__() or cls is RemoteError:
+        if cls is RemoteError or (cls.__subclasses__() and cls is not UpstreamError):
             continue
         seen.append(cls)
     return sorted(seen, key=lambda c: c.code)

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from daemon import __version__
 from daemon.access import PeerCheckedSite, ensure_token
-from daemon.app import build_app
+from daemon.app import RoutingSetup, build_app
 from daemon.config import Settings
 from daemon.listeners import Listener, open_listeners
 from daemon.log import get_logger
@@ -43,6 +43,7 @@ async def serve(
     """Run the daemon until SIGTERM or SIGINT; returns the process exit code."""
     openrpc = openrpc if openrpc is not None else load_openrpc()
     dispatcher = Dispatcher(METHODS if handlers is None else handlers, openrpc)
+    routing = RoutingSetup.from_settings(settings)  # a config mistake stops us before binding
     settings.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     state = DaemonState(settings, __version__, openrpc)
     notifier = Notifier()
@@ -50,7 +51,7 @@ async def serve(
         state.listeners = [listener.info for listener in listeners]
         has_tcp = any(listener.info["kind"] == "tcp" for listener in listeners)
         token = ensure_token(settings.tcp_token_file) if has_tcp else None
-        app = build_app(state, dispatcher, token)
+        app = build_app(state, dispatcher, token, routing)
         runner = web.AppRunner(
             app,
             handle_signals=False,

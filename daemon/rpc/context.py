@@ -14,9 +14,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from daemon.config import Settings
+
+if TYPE_CHECKING:
+    from daemon.routing import Router
 
 HealthStatus = Literal["ready", "degraded", "unavailable"]
 _RANK: Mapping[str, int] = {"ready": 0, "degraded": 1, "unavailable": 2}
@@ -58,6 +61,7 @@ class DaemonState:
     settings: Settings
     version: str
     openrpc: dict[str, Any]
+    router: Router | None = None
     listeners: list[ListenerInfo] = field(default_factory=list)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -80,10 +84,44 @@ class DaemonState:
         task.add_done_callback(self.in_flight.discard)
 
 
+class RunningCalls:
+    """One connection's cancellable calls, by JSON-RPC request id (for chat.cancel)."""
+
+    __slots__ = ("_cancelled", "_tasks")
+
+    def __init__(self) -> None:
+        self._tasks: dict[Any, asyncio.Task[Any]] = {}
+        self._cancelled: set[Any] = set()
+
+    def add(self, request_id: Any, task: asyncio.Task[Any]) -> None:
+        self._tasks[request_id] = task
+
+    def discard(self, request_id: Any) -> bool:
+        """Forget the call; True when it ended because chat.cancel asked."""
+        self._tasks.pop(request_id, None)
+        if request_id in self._cancelled:
+            self._cancelled.discard(request_id)
+            return True
+        return False
+
+    def cancel(self, request_id: Any) -> bool:
+        task = self._tasks.get(request_id)
+        if task is None or task.done():
+            return False
+        self._cancelled.add(request_id)
+        task.cancel()
+        return True
+
+
 @dataclass(frozen=True, slots=True)
 class CallContext:
-    """The context jsonrpcserver passes as every handler's first argument."""
+    """The context jsonrpcserver passes as every handler's first argument.
+
+    Transports make one per connection; the dispatcher adds the request's id to a copy.
+    """
 
     daemon: DaemonState
     transport: Transport
     notify: Notify | None = None
+    running: RunningCalls | None = None
+    request_id: Any = None

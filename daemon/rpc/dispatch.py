@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, cast
 
 import orjson
@@ -121,9 +121,11 @@ class Dispatcher:
             raise ValueError(f"handlers and OpenRPC methods differ: {missing}")
         components = openrpc.get("components", {})
         # Typed as jsonrpcserver's ``Methods`` (a plain dict of callables) that it takes.
+        self.validators: dict[str, ParamsValidator] = {
+            name: compile_params(described[name], components) for name in handlers
+        }
         self.methods: dict[str, Callable[..., Any]] = {
-            name: Method(name, handler, compile_params(described[name], components))
-            for name, handler in handlers.items()
+            name: Method(name, handler, self.validators[name]) for name, handler in handlers.items()
         }
 
     async def handle(self, raw: bytes | str, ctx: CallContext) -> bytes | None:
@@ -164,6 +166,8 @@ class Dispatcher:
         if item["method"] not in self.methods:
             return _error(MethodNotFound(item["method"]), item["id"]) if "id" in item else None
         request = create_request(item)
+        if "id" in item:
+            ctx = replace(ctx, request_id=item["id"])
         request, result = await dispatch_request(self.methods, ctx, request)
         if request.id is NOID:
             return None

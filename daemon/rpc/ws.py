@@ -16,7 +16,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from daemon.errors import ShuttingDown
-from daemon.rpc.context import CallContext, DaemonState, Transport
+from daemon.rpc.context import CallContext, DaemonState, RunningCalls, Transport
 from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.keys import CONNECTIONS, DISPATCHER, STATE
 
@@ -31,7 +31,7 @@ class WsConnection:
         self.ws = ws
         self.state = state
         self.dispatcher = dispatcher
-        self.ctx = CallContext(state, Transport.WEBSOCKET, self.notify)
+        self.ctx = CallContext(state, Transport.WEBSOCKET, self.notify, RunningCalls())
         self.tasks: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 

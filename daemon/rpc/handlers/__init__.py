@@ -8,10 +8,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from daemon.rpc.dispatch import Handler
-from daemon.rpc.handlers import system
+from daemon.rpc.handlers import chat, providers, system
 
 METHODS: Mapping[str, Handler] = {
     "rpc.discover": system.discover,
     "daemon.info": system.info,
     "daemon.health": system.health,
+    "providers.list": providers.list_providers,
+    "providers.resolve": providers.resolve_provider,
+    "models.list": providers.list_models,
+    "chat.send": chat.send,
+    "chat.cancel": chat.cancel,
 }

@@ -1,0 +1,60 @@
+"""One adapter module per wire family, loaded on first use (start-up imports none).
+
+An adapter module provides pure ``build_request`` / ``parse_*`` functions and the two I/O
+functions of :class:`Adapter`. ``ADAPTERS`` maps each family to its module;
+``PLANNED_FAMILIES`` are families the catalog names whose adapters are not written yet:
+calls to them fail with a clear Unsupported error.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncGenerator, Mapping
+from typing import Protocol, cast
+
+import aiohttp
+
+from daemon.adapters.types import ChatCall, Event, Target
+from daemon.errors import Unsupported
+from daemon.providers.model import ApiFamily
+
+
+class Adapter(Protocol):
+    """What routing needs from a family's module."""
+
+    def stream(
+        self, session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+    ) -> AsyncGenerator[Event, None]: ...
+
+    async def models(
+        self, session: aiohttp.ClientSession, target: Target, connect_timeout: float
+    ) -> list[str]: ...
+
+
+ADAPTERS: Mapping[ApiFamily, str] = {
+    ApiFamily.OPENAI_COMPLETIONS: "daemon.adapters.openai_completions",
+}
+# Families the catalog uses whose adapters come with the native-families work (issue 4).
+PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset(
+    {
+        ApiFamily.OPENAI_RESPONSES,
+        ApiFamily.ANTHROPIC_MESSAGES,
+        ApiFamily.GOOGLE_GENERATIVE_AI,
+        ApiFamily.GOOGLE_VERTEX,
+        ApiFamily.AZURE_OPENAI,
+        ApiFamily.COHERE_CHAT,
+        ApiFamily.BEDROCK_CONVERSE,
+        ApiFamily.OPENAI_CODEX_RESPONSES,
+        ApiFamily.GOOGLE_GEMINI_CLI,
+        ApiFamily.GITHUB_COPILOT,
+    }
+)
+
+
+def adapter_for(family: ApiFamily) -> Adapter:
+    """The adapter module of ``family``; Unsupported for a family without one yet."""
+    try:
+        path = ADAPTERS[family]
+    except KeyError:
+        raise Unsupported(f"the {family} API family is not supported by this version") from None
+    return cast(Adapter, importlib.import_module(path))

@@ -1,0 +1,115 @@
+"""What the HTTP adapters share: credential placement and the reading of error answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from daemon.adapters.http import retry_after_ms
+from daemon.adapters.types import Target
+from daemon.errors import (
+    ContextTooLong,
+    RateLimited,
+    UpstreamAuthFailed,
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from daemon.log import scrub
+from daemon.providers.model import AuthStyle
+
+DETAIL_LIMIT = 500
+_AUTH_HEADER: Mapping[AuthStyle, Callable[[str], tuple[str, str]]] = {
+    AuthStyle.BEARER: lambda key: ("Authorization", f"Bearer {key}"),
+    AuthStyle.X_API_KEY: lambda key: ("x-api-key", key),
+    AuthStyle.API_KEY: lambda key: ("api-key", key),
+    AuthStyle.X_GOOG_API_KEY: lambda key: ("x-goog-api-key", key),
+}
+_CONTEXT_HINTS = (
+    "context_length",
+    "context length",
+    "maximum context",
+    "too many tokens",
+    "prompt is too long",
+)
+_UNAVAILABLE = frozenset({408, 409, 425, 529})
+
+
+def headers(target: Target, *, accept: str) -> dict[str, str]:
+    """Content type, accept, the credential where the provider wants it, static extras."""
+    result = {"Content-Type": "application/json", "Accept": accept}
+    place = _AUTH_HEADER.get(target.provider.auth)
+    if place is not None and target.key:
+        name, value = place(target.key)
+        result[name] = value
+    result.update(target.provider.headers)
+    result.update(target.headers)
+    return result
+
+
+def with_query_key(url: str, target: Target) -> str:
+    """``url`` with ``?key=`` for providers that take the credential in the query."""
+    if target.provider.auth is not AuthStyle.QUERY_KEY or not target.key:
+        return url
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}key={quote(target.key, safe='')}"
+
+
+def _provider_words(body: Any) -> tuple[str, str]:
+    """The provider's own message and error code, from the usual error body shapes."""
+    if not isinstance(body, dict):
+        return "", ""
+    error = body.get("error", body)
+    if isinstance(error, str):
+        return error, ""
+    if not isinstance(error, dict):
+        return "", ""
+    message = error.get("message") or body.get("message") or ""
+    code = error.get("code") or error.get("type") or ""
+    return str(message), str(code)
+
+
+def error_from_body(
+    body: Any, *, status: int, headers: Mapping[str, str] | None = None
+) -> UpstreamError:
+    """The typed error for a provider's error answer; its words are scrubbed of secrets."""
+    message, code = _provider_words(body)
+    detail = scrub(message)[:DETAIL_LIMIT] or f"HTTP {status}"
+    data: dict[str, Any] = {"status": status}
+    if code:
+        data["upstreamCode"] = scrub(code)[:100]
+    retry_after = retry_after_ms(headers or {})
+    if retry_after is not None:
+        data["retryAfterMs"] = retry_after
+    lowered = f"{message} {code}".lower()
+    if status in (401, 403):
+        return UpstreamAuthFailed(detail, **data)
+    if status == 429:
+        return RateLimited(detail, **data)
+    if status in _UNAVAILABLE or status >= 500:
+        return UpstreamUnavailable(detail, **data)
+    if any(hint in lowered for hint in _CONTEXT_HINTS):
+        return ContextTooLong(detail, **data)
+    if status == 200:  # an error object inside a successful stream
+        return (
+            UpstreamUnavailable(detail, **data)
+            if "overload" in lowered
+            else UpstreamRejected(detail, **data)
+        )
+    return UpstreamRejected(detail, **data)
+
+
+def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """The typed error for an HTTP error status and its body (JSON or not)."""
+    try:
+        parsed: Any = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    return error_from_body(parsed, status=status, headers=headers)
+
+
+def stream_ended_early() -> UpstreamError:
+    return UpstreamUnavailable("the stream ended before the answer was complete")

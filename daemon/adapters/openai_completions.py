@@ -1,0 +1,256 @@
+"""The ``openai-completions`` family: ``POST {base}/chat/completions``, JSON or SSE.
+
+Most catalog rows speak it. Pure functions build the request and parse chunks and bodies;
+:func:`stream` is the one I/O step. Provider differences are quirk flags on the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from daemon.adapters import common
+from daemon.adapters.http import exchange
+from daemon.adapters.types import (
+    ChatCall,
+    Event,
+    Finish,
+    FinishReason,
+    HttpRequest,
+    ReasoningDelta,
+    Target,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
+from daemon.errors import UpstreamError, UpstreamProtocol
+from daemon.providers.model import Quirk
+
+DONE = b"[DONE]"
+_FINISH: Mapping[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
+
+
+def build_request(target: Target, call: ChatCall) -> HttpRequest:
+    """The HTTP request for ``call`` to ``target``."""
+    body: dict[str, Any] = {
+        "model": target.model,
+        "messages": [_wire_message(m) for m in call.messages],
+        "stream": call.stream,
+    }
+    if call.stream and not target.provider.has(Quirk.NO_STREAM_USAGE):
+        body["stream_options"] = {"include_usage": True}
+    if call.max_tokens is not None:
+        limit_key = (
+            "max_completion_tokens"
+            if target.provider.has(Quirk.MAX_COMPLETION_TOKENS)
+            else "max_tokens"
+        )
+        body[limit_key] = call.max_tokens
+    if call.temperature is not None:
+        body["temperature"] = call.temperature
+    if call.tools:
+        body["tools"] = [_wire_tool(tool) for tool in call.tools]
+        if call.tool_choice is not None and not target.provider.has(Quirk.NO_TOOL_CHOICE):
+            body["tool_choice"] = _wire_tool_choice(call.tool_choice)
+    if call.reasoning is not None:
+        body["reasoning_effort"] = call.reasoning
+    headers = common.headers(
+        target, accept="text/event-stream" if call.stream else "application/json"
+    )
+    url = common.with_query_key(f"{target.base_url}/chat/completions", target)
+    return HttpRequest("POST", url, headers, orjson.dumps(body))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
+    if part["type"] == "text":
+        return {"type": "text", "text": part["text"]}
+    url = part.get("url") or f"data:{part.get('mimeType', 'image/png')};base64,{part['data']}"
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
+    role, content = message["role"], message.get("content", "")
+    if role == "tool":
+        return {"role": "tool", "tool_call_id": message["toolCallId"], "content": _text_of(content)}
+    if role == "assistant":
+        wire: dict[str, Any] = {"role": "assistant", "content": _text_of(content) or None}
+        if message.get("toolCalls"):
+            wire["tool_calls"] = [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {
+                        "name": call["name"],
+                        "arguments": orjson.dumps(call["arguments"]).decode(),
+                    },
+                }
+                for call in message["toolCalls"]
+            ]
+        return wire
+    if isinstance(content, str):
+        return {"role": role, "content": content}
+    return {"role": role, "content": [_wire_part(part) for part in content]}
+
+
+def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    function = {"name": tool["name"], "parameters": tool.get("parameters", {"type": "object"})}
+    if tool.get("description"):
+        function["description"] = tool["description"]
+    return {"type": "function", "function": function}
+
+
+def _wire_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, dict) and "name" in choice:
+        return {"type": "function", "function": {"name": choice["name"]}}
+    return choice
+
+
+def parse_usage(raw: Mapping[str, Any]) -> Usage:
+    """OpenAI's usage object in the normalized shape."""
+    prompt = raw.get("prompt_tokens_details") or {}
+    completion = raw.get("completion_tokens_details") or {}
+    return {
+        "inputTokens": int(raw.get("prompt_tokens") or 0),
+        "outputTokens": int(raw.get("completion_tokens") or 0),
+        "cacheReadTokens": int(prompt.get("cached_tokens") or 0),
+        "cacheWriteTokens": 0,
+        "reasoningTokens": int(completion.get("reasoning_tokens") or 0),
+    }
+
+
+def parse_chunk(payload: bytes) -> list[Event] | None:
+    """Events in one SSE ``data`` payload; None for ``[DONE]``."""
+    if payload.strip() == DONE:
+        return None
+    chunk = _json_object(payload)
+    if "error" in chunk:
+        raise common.error_from_body(chunk, status=200)
+    events: list[Event] = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        _content_events(delta, events)
+        for call in delta.get("tool_calls") or ():
+            function = call.get("function") or {}
+            events.append(
+                ToolCallDelta(
+                    index=int(call.get("index", 0)),
+                    id=call.get("id"),
+                    name=function.get("name"),
+                    arguments=function.get("arguments") or "",
+                )
+            )
+        if choice.get("finish_reason"):
+            events.append(Finish(_FINISH.get(choice["finish_reason"], "stop")))
+    if chunk.get("usage"):
+        events.append(UsageEvent(parse_usage(chunk["usage"])))
+    return events
+
+
+def parse_body(payload: bytes) -> list[Event]:
+    """Events equivalent to a whole (non-streamed) completion."""
+    body = _json_object(payload)
+    if "error" in body:
+        raise common.error_from_body(body, status=200)
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise UpstreamProtocol("the completion has no choices")
+    message = choices[0].get("message") or {}
+    events: list[Event] = []
+    _content_events(message, events)
+    for index, call in enumerate(message.get("tool_calls") or ()):
+        function = call.get("function") or {}
+        events.append(
+            ToolCallDelta(
+                index, call.get("id"), function.get("name"), function.get("arguments") or ""
+            )
+        )
+    events.append(Finish(_FINISH.get(choices[0].get("finish_reason") or "stop", "stop")))
+    if body.get("usage"):
+        events.append(UsageEvent(parse_usage(body["usage"])))
+    return events
+
+
+def _content_events(delta: Mapping[str, Any], events: list[Event]) -> None:
+    # DeepSeek and vLLM send "reasoning_content"; OpenRouter and others "reasoning".
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        events.append(ReasoningDelta(reasoning))
+    content = delta.get("content")
+    if isinstance(content, str) and content:
+        events.append(TextDelta(content))
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocol("the provider sent something that is not JSON") from None
+    if not isinstance(value, dict):
+        raise UpstreamProtocol("the provider sent JSON that is not an object")
+    return value
+
+
+def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """The typed error for an HTTP error answer."""
+    return common.error_from_status(status, headers, body)
+
+
+async def stream(
+    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+) -> AsyncGenerator[Event, None]:
+    """Send ``call`` and yield its events as they arrive (the one I/O function)."""
+    request = build_request(target, call)
+    payloads = exchange(
+        session, request, stream=call.stream, connect_timeout=connect_timeout, map_error=map_error
+    )
+    if not call.stream:
+        async for body in payloads:
+            for event in parse_body(body):
+                yield event
+        return
+    finished = False
+    async for payload in payloads:
+        events = parse_chunk(payload)
+        if events is None:
+            return
+        for event in events:
+            finished = finished or isinstance(event, Finish)
+            yield event
+    if not finished:  # a stream may omit [DONE], but not stop before its finish_reason
+        raise common.stream_ended_early()
+
+
+async def models(
+    session: aiohttp.ClientSession, target: Target, connect_timeout: float
+) -> list[str]:
+    """Model ids from ``GET {base}/models``."""
+    headers = common.headers(target, accept="application/json")
+    request = HttpRequest(
+        "GET", common.with_query_key(f"{target.base_url}/models", target), headers
+    )
+    async for body in exchange(
+        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
+    ):
+        listing = _json_object(body)
+        return sorted(
+            str(item["id"])
+            for item in listing.get("data") or ()
+            if isinstance(item, dict) and "id" in item
+        )
+    return []

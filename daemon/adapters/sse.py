@@ -1,0 +1,80 @@
+"""An incremental Server-Sent Events parser (the WHATWG event-stream format).
+
+Bytes go in as they arrive, split anywhere (even inside a CRLF or a UTF-8 sequence); complete
+events come out. Only what LLM providers use is kept: ``event`` and ``data`` fields; comments
+(``:`` lines, e.g. keep-alives), ``id`` and ``retry`` are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SseEvent:
+    event: str
+    data: bytes
+
+
+class SseParser:
+    """Feed bytes with :meth:`feed`; it returns the events they completed."""
+
+    __slots__ = ("_buffer", "_data", "_event")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[bytes] = []
+        self._event = b""
+
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        """Parse ``chunk`` together with what was left over from the previous one."""
+        buffer = self._buffer + chunk
+        events: list[SseEvent] = []
+        start = 0
+        while True:
+            end = _line_end(buffer, start)
+            if end < 0:
+                break
+            line = buffer[start:end]
+            # A lone CR at the very end may be the first half of a CRLF still in flight.
+            if buffer[end : end + 1] == b"\r":
+                if end + 1 == len(buffer):
+                    break
+                start = end + 2 if buffer[end + 1 : end + 2] == b"\n" else end + 1
+            else:
+                start = end + 1
+            event = self._line(line)
+            if event is not None:
+                events.append(event)
+        self._buffer = buffer[start:]
+        return events
+
+    def _line(self, line: bytes) -> SseEvent | None:
+        if not line:
+            return self._dispatch()
+        if line.startswith(b":"):
+            return None
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"data":
+            self._data.append(value)
+        elif name == b"event":
+            self._event = value
+        return None
+
+    def _dispatch(self) -> SseEvent | None:
+        if not self._data:
+            self._event = b""
+            return None
+        event = SseEvent(self._event.decode(errors="replace") or "message", b"\n".join(self._data))
+        self._data = []
+        self._event = b""
+        return event
+
+
+def _line_end(buffer: bytes, start: int) -> int:
+    """Index of the first CR or LF at or after ``start``, or -1."""
+    lf = buffer.find(b"\n", start)
+    cr = buffer.find(b"\r", start, lf if lf >= 0 else len(buffer))
+    return cr if cr >= 0 else lf

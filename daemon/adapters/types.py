@@ -1,0 +1,176 @@
+"""The normalized shapes every adapter maps to and from (DESIGN.md §3).
+
+A :class:`ChatCall` is what ``chat.send`` asked for; an adapter turns it into one HTTP
+request for its wire family and turns what comes back into :data:`Event` values. The
+:class:`Assembly` folds events into the final message, whatever family produced them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+import orjson
+
+from daemon.providers.model import Provider
+
+FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
+
+
+class ToolCall(TypedDict):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class Usage(TypedDict):
+    inputTokens: int
+    outputTokens: int
+    cacheReadTokens: int
+    cacheWriteTokens: int
+    reasoningTokens: int
+
+
+def empty_usage() -> Usage:
+    return {
+        "inputTokens": 0,
+        "outputTokens": 0,
+        "cacheReadTokens": 0,
+        "cacheWriteTokens": 0,
+        "reasoningTokens": 0,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class ChatCall:
+    """A normalized chat request; messages and tools keep the DESIGN.md §3 dict shapes."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: Any = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    reasoning: str | None = None
+    stream: bool = False
+
+    def has_images(self) -> bool:
+        return any(
+            isinstance(m.get("content"), list)
+            and any(p.get("type") == "image" for p in m["content"])
+            for m in self.messages
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where one attempt goes: the provider row, its base URL, a credential, the model."""
+
+    provider: Provider
+    base_url: str
+    model: str
+    key: str | None
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """What an adapter's ``build_request`` returns: one call to make."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of tool call ``index``: the first carries id and name, later ones arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEvent:
+    usage: Usage
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: FinishReason
+
+
+Event = TextDelta | ReasoningDelta | ToolCallDelta | UsageEvent | Finish
+
+
+@dataclass(slots=True)
+class _PartialCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Assembly:
+    """Folds a stream of events into the final assistant message, usage and finish reason."""
+
+    text: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
+    calls: dict[int, _PartialCall] = field(default_factory=dict)
+    usage: Usage = field(default_factory=empty_usage)
+    finish: FinishReason | None = None
+
+    def add(self, event: Event) -> None:
+        """Take one event into account."""
+        match event:
+            case TextDelta(text=text):
+                self.text.append(text)
+            case ReasoningDelta(text=text):
+                self.reasoning.append(text)
+            case ToolCallDelta():
+                call = self.calls.setdefault(event.index, _PartialCall())
+                call.id = event.id or call.id
+                call.name = event.name or call.name
+                call.arguments.append(event.arguments)
+            case UsageEvent(usage=usage):
+                self.usage = usage
+            case Finish(reason=reason):
+                self.finish = reason
+
+    def message(self) -> dict[str, Any]:
+        """The assistant message in the normalized shape."""
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
+        if self.reasoning:
+            message["reasoning"] = "".join(self.reasoning)
+        if self.calls:
+            message["toolCalls"] = [self._tool_call(self.calls[i]) for i in sorted(self.calls)]
+        return message
+
+    def finish_reason(self) -> FinishReason:
+        if self.finish is not None:
+            return self.finish
+        return "tool_calls" if self.calls else "stop"
+
+    @staticmethod
+    def _tool_call(call: _PartialCall) -> ToolCall:
+        text = "".join(call.arguments).strip()
+        try:
+            arguments = orjson.loads(text) if text else {}
+        except orjson.JSONDecodeError:
+            arguments = {"_raw": text}  # the model wrote invalid JSON; hand it over as it is
+        if not isinstance(arguments, dict):
+            arguments = {"_value": arguments}
+        return {"id": call.id, "name": call.name, "arguments": arguments}

@@ -1,0 +1,1 @@
+"""Credentials: where keys come from, and (in later releases) logins and their refresh."""

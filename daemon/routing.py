@@ -1,0 +1,315 @@
+"""Every chat call goes through here: plan the candidates, then try them in order.
+
+For one candidate (provider + model): skip it while its circuit is open; resolve its keys;
+send; on a retryable failure before any output reached the client, wait (exponential backoff
+with jitter, at least ``Retry-After``) and try again, rotating to the next key on 429. A
+failure that another provider might not have moves on to the next candidate (model
+fallbacks, then fallback providers). Once output has reached the client nothing is retried.
+Each attempt is written into the result's ``route``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+import aiohttp
+
+from daemon.adapters import adapter_for
+from daemon.adapters.types import Assembly, ChatCall, Event, Target, Usage
+from daemon.auth.credentials import Credentials, Vault, resolve
+from daemon.errors import (
+    CircuitOpen,
+    DaemonError,
+    RateLimited,
+    RequestInvalid,
+    Unsupported,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from daemon.providers.lookup import Registry
+from daemon.providers.model import Provider, Quirk
+from daemon.reliability import Breaker, Policy, backoff_s
+
+Emit = Callable[[Event], Awaitable[None]]
+
+
+class Attempt(TypedDict, total=False):
+    provider: str
+    model: str
+    outcome: str  # "ok", or the error's class name, or "skipped: <why>"
+    code: int
+    status: int
+    durationMs: int
+
+
+class ChatResult(TypedDict):
+    provider: str
+    model: str
+    message: dict[str, Any]
+    finishReason: str
+    usage: Usage
+    route: list[Attempt]
+
+
+@dataclass(slots=True)
+class Router:
+    """Shared by every call: the providers, the policy, the HTTP session and the breakers."""
+
+    registry: Registry
+    policy: Policy
+    session: aiohttp.ClientSession
+    vault: Vault
+    environ: Mapping[str, str]
+    breakers: dict[str, Breaker] = field(default_factory=dict)
+
+    def breaker(self, provider_id: str) -> Breaker:
+        if provider_id not in self.breakers:
+            self.breakers[provider_id] = Breaker(
+                self.policy.breaker_threshold, self.policy.breaker_cooldown_ms / 1000
+            )
+        return self.breakers[provider_id]
+
+    def plan(self, provider_name: str | None, model: str | None) -> list[tuple[Provider, str]]:
+        """The (provider, model) candidates for a call, in the order they will be tried."""
+        model = model or self.policy.default_model
+        provider_name = provider_name or self._routed(model) or self.policy.default_provider
+        if provider_name is None:
+            raise RequestInvalid("name a provider (or set [defaults].provider)", field="provider")
+        first = self.registry.resolve(provider_name)
+        model = model or self.registry.settings(first.id).default_model or first.default_model
+        if not model:
+            raise RequestInvalid(f"name a model for {first.id}", field="model")
+        candidates = [(first, model)]
+        for spec in self.policy.model_fallbacks.get(f"{first.id}/{model}", ()):
+            name, _, fallback_model = spec.partition("/")
+            candidates.append((self.registry.resolve(name), fallback_model or model))
+        for name in self.policy.fallback_providers:
+            provider = self.registry.resolve(name)
+            fallback_model = (
+                self.registry.settings(provider.id).default_model or provider.default_model or model
+            )
+            candidates.append((provider, fallback_model))
+        unique: dict[tuple[str, str], tuple[Provider, str]] = {}
+        for provider, candidate_model in candidates:
+            unique.setdefault((provider.id, candidate_model), (provider, candidate_model))
+        return list(unique.values())
+
+    async def models(self, provider: Provider) -> tuple[str, list[str]]:
+        """("live", ids) from the provider's /models, or ("catalog", hints) when that fails."""
+        settings = self.registry.settings(provider.id)
+        if not provider.has(Quirk.NO_MODELS_ENDPOINT) and provider.base_url is not None:
+            try:
+                credentials = await resolve(provider, settings, self.vault, self.environ)
+                target = _target(provider, "", credentials.keys[0])
+                adapter = adapter_for(provider.family)
+                return "live", await adapter.models(
+                    self.session, target, self.policy.connect_timeout_ms / 1000
+                )
+            except UpstreamError as exc:
+                exc.data.setdefault("provider", provider.id)
+                raise
+            except DaemonError:
+                pass  # no key, or no adapter yet: what the catalog and config say will do
+        hints = [*settings.models, *filter(None, [settings.default_model, provider.default_model])]
+        return "catalog", list(dict.fromkeys(hints))
+
+    def target(self, provider: Provider, model: str, key: str | None) -> Target:
+        """Where a request to ``provider`` goes; RequestInvalid when its base URL is unset."""
+        return _target(provider, model, key)
+
+    def _routed(self, model: str | None) -> str | None:
+        for prefix, provider in self.policy.model_routes:
+            if model and model.startswith(prefix):
+                return provider
+        return None
+
+    async def chat(
+        self,
+        candidates: list[tuple[Provider, str]],
+        call: ChatCall,
+        emit: Emit | None,
+        request_key: str | None = None,
+        timeout_ms: int | None = None,
+    ) -> ChatResult:
+        """Run ``call`` against the candidates; the first success wins."""
+        route: list[Attempt] = []
+        call_state = _CallState(emit)
+        total_s = (timeout_ms or self.policy.total_timeout_ms) / 1000
+        try:
+            async with asyncio.timeout(total_s):
+                return await self._first_success(candidates, call, call_state, route, request_key)
+        except TimeoutError:
+            raise _with_route(
+                UpstreamTimeout(f"the call took longer than {total_s:g}s", phase="total"), route
+            ) from None
+
+    async def _first_success(
+        self,
+        candidates: list[tuple[Provider, str]],
+        call: ChatCall,
+        state: _CallState,
+        route: list[Attempt],
+        request_key: str | None,
+    ) -> ChatResult:
+        last: DaemonError | None = None
+        images = call.has_images()
+        for provider, model in candidates:
+            if images and provider.has(Quirk.TEXT_ONLY):
+                last = Unsupported(f"{provider.id} does not accept images", provider=provider.id)
+                route.append(
+                    {"provider": provider.id, "model": model, "outcome": "skipped: no image input"}
+                )
+                continue
+            breaker = self.breaker(provider.id)
+            if not breaker.allow():
+                last = CircuitOpen(
+                    f"{provider.id} is failing",
+                    provider=provider.id,
+                    retryAfterMs=breaker.retry_after_ms(),
+                )
+                route.append(
+                    {"provider": provider.id, "model": model, "outcome": "skipped: circuit open"}
+                )
+                continue
+            try:
+                credentials = await resolve(
+                    provider,
+                    self.registry.settings(provider.id),
+                    self.vault,
+                    self.environ,
+                    request_key,
+                )
+                target = _target(provider, model, credentials.keys[0])
+                result = await self._with_retries(target, credentials, call, state, route)
+            except UpstreamError as exc:
+                _record_breaker(breaker, exc)
+                if state.started or not exc.falls_back:
+                    raise _with_route(exc, route) from None
+                last = exc
+                continue
+            except DaemonError as exc:  # no credentials, unsupported family: try the next one
+                breaker.probing = False
+                route.append(
+                    {
+                        "provider": provider.id,
+                        "model": model,
+                        "outcome": f"skipped: {type(exc).__name__}",
+                        "code": exc.code,
+                    }
+                )
+                last = exc
+                continue
+            breaker.succeeded()
+            return result
+        assert last is not None
+        raise _with_route(last, route)
+
+    async def _with_retries(
+        self,
+        target: Target,
+        credentials: Credentials,
+        call: ChatCall,
+        state: _CallState,
+        route: list[Attempt],
+    ) -> ChatResult:
+        keys = list(credentials.keys)
+        key_index, failures = 0, 0
+        while True:
+            started = time.monotonic()
+            try:
+                assembly = await self._once(target, call, state)
+            except UpstreamError as exc:
+                _log_attempt(route, target, started, exc)
+                exc.data.setdefault("provider", target.provider.id)
+                if state.started or not exc.retryable:
+                    raise
+                if isinstance(exc, RateLimited) and key_index + 1 < len(keys):
+                    key_index += 1  # another key may have quota left: no need to wait
+                    target = _target(target.provider, target.model, keys[key_index])
+                    continue
+                failures += 1
+                if failures > self.policy.retries:
+                    raise
+                await asyncio.sleep(backoff_s(self.policy, failures, exc.data.get("retryAfterMs")))
+                continue
+            _log_attempt(route, target, started, None)
+            return {
+                "provider": target.provider.id,
+                "model": target.model,
+                "message": assembly.message(),
+                "finishReason": assembly.finish_reason(),
+                "usage": assembly.usage,
+                "route": route,
+            }
+
+    async def _once(self, target: Target, call: ChatCall, state: _CallState) -> Assembly:
+        """One request; first-byte and idle limits wrap the whole loop, never a yield."""
+        adapter = adapter_for(target.provider.family)
+        loop = asyncio.get_running_loop()
+        assembly = Assembly()
+        policy = self.policy
+        events = adapter.stream(self.session, target, call, policy.connect_timeout_ms / 1000)
+        try:
+            async with asyncio.timeout(policy.first_byte_timeout_ms / 1000) as limit:
+                async for event in events:
+                    assembly.add(event)
+                    if state.emit is not None:
+                        limit.reschedule(None)  # a slow client is not a slow provider
+                        state.started = True
+                        await state.emit(event)
+                    limit.reschedule(loop.time() + policy.idle_timeout_ms / 1000)
+        except TimeoutError:
+            phase = "idle" if state.started or assembly.text else "first byte"
+            raise UpstreamTimeout(
+                f"no data from the provider ({phase} timeout)", phase=phase
+            ) from None
+        finally:
+            await events.aclose()
+        return assembly
+
+
+@dataclass(slots=True)
+class _CallState:
+    emit: Emit | None
+    started: bool = False
+
+
+def _target(provider: Provider, model: str, key: str | None) -> Target:
+    if provider.base_url is None or provider.has(Quirk.NEEDS_CONFIG):
+        raise RequestInvalid(
+            f"{provider.id} needs a base_url in [providers.{provider.id}] of the config",
+            field="provider",
+        )
+    return Target(provider, provider.base_url, model, key)
+
+
+def _record_breaker(breaker: Breaker, exc: UpstreamError) -> None:
+    if exc.retryable:
+        breaker.failed()
+    else:
+        breaker.probing = False
+
+
+def _log_attempt(
+    route: list[Attempt], target: Target, started: float, exc: DaemonError | None
+) -> None:
+    attempt: Attempt = {
+        "provider": target.provider.id,
+        "model": target.model,
+        "outcome": "ok" if exc is None else type(exc).__name__,
+        "durationMs": int((time.monotonic() - started) * 1000),
+    }
+    if exc is not None:
+        attempt["code"] = exc.code
+        if "status" in exc.data:
+            attempt["status"] = exc.data["status"]
+    route.append(attempt)
+
+
+def _with_route(exc: DaemonError, route: list[Attempt]) -> DaemonError:
+    exc.data["route"] = route
+    return exc

@@ -1,0 +1,125 @@
+"""The ``chat.*`` namespace: send (streamed as ``chat.delta`` notifications) and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, TypedDict
+
+from daemon.adapters.types import ChatCall, Event, ReasoningDelta, TextDelta, ToolCallDelta
+from daemon.errors import Cancelled, RequestInvalid, Unsupported
+from daemon.routing import Emit
+from daemon.rpc.context import CallContext
+from daemon.rpc.handlers.providers import router_of
+
+
+class SendParams(TypedDict, total=False):
+    provider: str
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    toolChoice: Any
+    stream: bool
+    maxTokens: int
+    temperature: float
+    reasoning: str
+    timeoutMs: int
+    route: str
+    conversationId: str
+    apiKey: str
+
+
+class CancelParams(TypedDict):
+    requestId: str | int
+
+
+def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A tool in DESIGN.md's shape, whether it came in that shape or OpenAI's."""
+    spec = tool.get("function", tool) if tool.get("type") == "function" else tool
+    normalized = {"name": spec["name"], "parameters": spec.get("parameters") or {"type": "object"}}
+    if spec.get("description"):
+        normalized["description"] = spec["description"]
+    return normalized
+
+
+def to_call(params: SendParams, *, stream: bool) -> ChatCall:
+    """The normalized call for validated chat.send params."""
+    return ChatCall(
+        model=params.get("model", ""),
+        messages=params["messages"],
+        tools=[normalize_tool(tool) for tool in params.get("tools", [])],
+        tool_choice=params.get("toolChoice"),
+        max_tokens=params.get("maxTokens"),
+        temperature=params.get("temperature"),
+        reasoning=params.get("reasoning"),
+        stream=stream,
+    )
+
+
+def delta_params(request_id: Any, event: Event) -> dict[str, Any] | None:
+    """The chat.delta notification for one event (None for events only the answer carries)."""
+    if isinstance(event, TextDelta):
+        return {"requestId": request_id, "type": "text", "text": event.text}
+    if isinstance(event, ReasoningDelta):
+        return {"requestId": request_id, "type": "reasoning", "text": event.text}
+    if isinstance(event, ToolCallDelta):
+        delta: dict[str, Any] = {"requestId": request_id, "type": "toolCall", "index": event.index}
+        if event.id:
+            delta["id"] = event.id
+        if event.name:
+            delta["name"] = event.name
+        delta["arguments"] = event.arguments
+        return delta
+    return None
+
+
+def _emitter(ctx: CallContext) -> Emit:
+    notify = ctx.notify
+    assert notify is not None
+
+    async def emit(event: Event) -> None:
+        params = delta_params(ctx.request_id, event)
+        if params is not None:
+            await notify("chat.delta", params)
+
+    return emit
+
+
+async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
+    """chat.send: one completion through routing; deltas first when streaming is possible."""
+    if params.get("route") == "bridge":
+        raise Unsupported("website bridges are not available in this version", field="route")
+    router = router_of(ctx)
+    stream = bool(params.get("stream")) and ctx.notify is not None
+    call = to_call(params, stream=stream)
+    candidates = router.plan(params.get("provider"), params.get("model"))
+    task = asyncio.current_task()
+    running = ctx.running if ctx.request_id is not None else None
+    if running is not None and task is not None:
+        running.add(ctx.request_id, task)
+    try:
+        result = await router.chat(
+            candidates,
+            call,
+            _emitter(ctx) if stream else None,
+            params.get("apiKey"),
+            params.get("timeoutMs"),
+        )
+    except asyncio.CancelledError:
+        if running is not None and running.discard(ctx.request_id) and task is not None:
+            task.uncancel()
+            raise Cancelled("chat.cancel stopped this call") from None
+        raise
+    if running is not None:
+        running.discard(ctx.request_id)
+    return {"id": f"chat-{uuid.uuid4().hex}", **result}
+
+
+async def cancel(ctx: CallContext, params: CancelParams) -> dict[str, bool]:
+    """chat.cancel: stop a chat.send running on this connection."""
+    if ctx.running is None:
+        raise RequestInvalid(
+            "chat.cancel works on the WebSocket or stdio connection the call runs on",
+            field="requestId",
+        )
+    return {"cancelled": ctx.running.cancel(params["requestId"])}

@@ -1,0 +1,56 @@
+"""The SSE parser yields the same events however the bytes are split."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from daemon.adapters.sse import SseEvent, SseParser
+
+STREAM = (
+    b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
+    b": keep-alive comment\n\n"
+    b"data: first line\ndata: second line\n\n"
+    b"id: 7\nretry: 10\ndata:no-space\n\n"
+    b"data: \xc3\xa9t\xc3\xa9\r\r"
+    b"data: [DONE]\n\n"
+)
+EXPECTED = [
+    SseEvent("message_start", b'{"a": 1}'),
+    SseEvent("message", b"first line\nsecond line"),
+    SseEvent("message", b"no-space"),
+    SseEvent("message", "été".encode()),
+    SseEvent("message", b"[DONE]"),
+]
+
+
+def parse_in_pieces(data: bytes, cuts: list[int]) -> list[SseEvent]:
+    parser, events, start = SseParser(), [], 0
+    for cut in sorted(set(cuts)):
+        events += parser.feed(data[start:cut])
+        start = cut
+    return events + parser.feed(data[start:])
+
+
+def test_a_whole_stream_parses_into_its_events() -> None:
+    assert SseParser().feed(STREAM) == EXPECTED
+
+
+def test_every_single_byte_boundary() -> None:
+    for cut in range(len(STREAM) + 1):
+        assert parse_in_pieces(STREAM, [cut]) == EXPECTED, cut
+
+
+def test_one_byte_at_a_time() -> None:
+    assert parse_in_pieces(STREAM, list(range(len(STREAM)))) == EXPECTED
+
+
+@given(st.lists(st.integers(0, len(STREAM)), max_size=12))
+def test_any_split(cuts: list[int]) -> None:
+    assert parse_in_pieces(STREAM, cuts) == EXPECTED
+
+
+def test_an_event_without_its_blank_line_is_not_emitted_yet() -> None:
+    parser = SseParser()
+    assert parser.feed(b"data: partial\n") == []
+    assert parser.feed(b"\n") == [SseEvent("message", b"partial")]
