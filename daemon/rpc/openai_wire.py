@@ -57,6 +57,13 @@ def error_body(exc: DaemonError) -> tuple[int, dict[str, Any]]:
     status, kind = next(
         (pair for cls, pair in _STATUS.items() if isinstance(exc, cls)), (502, "api_error")
     )
+    upstream_status = exc.data.get("status")
+    if (
+        isinstance(exc, UpstreamRejected)
+        and isinstance(upstream_status, int)
+        and 400 <= upstream_status < 500
+    ):
+        status = upstream_status  # the provider's own 4xx (404 model_not_found, 422, ...)
     rpc = exc.to_rpc()
     error = {
         "message": exc.detail or rpc["message"],

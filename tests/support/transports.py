@@ -67,6 +67,25 @@ class _StreamSession:
         return None
 
 
+async def collect(session: Session, body: dict[str, Any]) -> tuple[list[dict[str, Any]], Any]:
+    """Send one request; return the notifications that came before its answer, and the answer.
+
+    Over HTTP there are no notifications: the answer comes alone.
+    """
+    if isinstance(session, HttpSession):
+        return [], await session.send(orjson.dumps(body))
+    assert isinstance(session, _StreamSession)
+    await session._put(orjson.dumps(body))
+    notes = []
+    while True:
+        message = orjson.loads(await asyncio.wait_for(session._get(), 30))
+        if isinstance(message, dict) and "method" in message:
+            notes.append(message)
+            continue
+        assert message.get("id") == body["id"], f"an answer to another request: {message}"
+        return notes, message
+
+
 def answer_expected(body: bytes) -> bool:
     """The spec's rule, independent of the daemon's code: only valid notifications go unanswered."""
     try:

@@ -1,0 +1,83 @@
+"""The fake OpenAI upstream on an event loop of its own thread.
+
+The daemon under test is another process; the fake must keep serving while a test's own loop
+is busy or between tests, so it runs on a helper thread. ``call`` runs a coroutine there
+(e.g. ``upstream.call(upstream.fake.wait_disconnect(1.0))``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from tests.fakes.openai_chat import FakeOpenAI
+
+T = TypeVar("T")
+
+
+class ThreadedUpstream:
+    """A started FakeOpenAI and the loop it runs on."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="fake-upstream", daemon=True
+        )
+        self._thread.start()
+        self.fake = self.call(self._make())
+        assert self.fake.base_url is not None
+        self.base_url: str = self.fake.base_url
+
+    @staticmethod
+    async def _make() -> FakeOpenAI:
+        fake = FakeOpenAI()
+        await fake.start()
+        return fake
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def wait(self, coro: Coroutine[Any, Any, T]) -> T:
+        """``call`` for async tests: waits without blocking the test's own loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+
+    def requests_for(self, marker: str) -> list[Any]:
+        """The recorded requests whose model contains ``marker`` (a scenario id, say)."""
+        return [
+            r for r in list(self.fake.requests) if marker in str((r.body or {}).get("model", ""))
+        ]
+
+    def close(self) -> None:
+        self.call(self.fake.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+def upstream_config(base_url: str, *, extra: str = "") -> str:
+    """Config sending the openai provider (and "fake", defined in config) to the fake."""
+    return f"""
+[defaults]
+provider = "openai"
+model = "gpt-fake"
+
+[providers.openai]
+base_url = "{base_url}"
+api_keys = ["sk-test-key-one-0000", "sk-test-key-two-0000"]
+
+[providers.fake]
+api = "openai-completions"
+base_url = "{base_url}"
+api_key = "sk-test-fallback-0000"
+default_model = "gpt-fake"
+
+[reliability]
+retries = 2
+backoff_ms = 10
+first_byte_timeout_ms = 1500
+idle_timeout_ms = 1500
+breaker_threshold = 1000
+{extra}
+"""
