@@ -30,11 +30,13 @@ from daemon.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from daemon.log import get_logger
 from daemon.providers.lookup import Registry
 from daemon.providers.model import Provider, Quirk
 from daemon.reliability import Breaker, Policy, backoff_s
 
 Emit = Callable[[Event], Awaitable[None]]
+log = get_logger("daemon.routing")
 
 
 class Attempt(TypedDict, total=False):
@@ -143,9 +145,10 @@ class Router:
             async with asyncio.timeout(total_s):
                 return await self._first_success(candidates, call, call_state, route, request_key)
         except TimeoutError:
-            raise _with_route(
-                UpstreamTimeout(f"the call took longer than {total_s:g}s", phase="total"), route
-            ) from None
+            error = UpstreamTimeout(f"the call took longer than {total_s:g}s", phase="total")
+            raise _failed(error, route) from None
+        except DaemonError as exc:
+            raise _failed(exc, route) from None
 
     async def _first_success(
         self,
@@ -188,7 +191,7 @@ class Router:
             except UpstreamError as exc:
                 _record_breaker(breaker, exc)
                 if state.started or not exc.falls_back:
-                    raise _with_route(exc, route) from None
+                    raise
                 last = exc
                 continue
             except DaemonError as exc:  # no credentials, unsupported family: try the next one
@@ -206,7 +209,7 @@ class Router:
             breaker.succeeded()
             return result
         assert last is not None
-        raise _with_route(last, route)
+        raise last
 
     async def _with_retries(
         self,
@@ -310,6 +313,13 @@ def _log_attempt(
     route.append(attempt)
 
 
-def _with_route(exc: DaemonError, route: list[Attempt]) -> DaemonError:
+def _failed(exc: DaemonError, route: list[Attempt]) -> DaemonError:
+    """Log a failed call once (outcomes only: no messages, no keys) and attach its route."""
+    log.warning(
+        "chat_failed",
+        error=type(exc).__name__,
+        code=exc.code,
+        attempts=[a["outcome"] for a in route],
+    )
     exc.data["route"] = route
     return exc
