@@ -162,6 +162,10 @@ class Breaker:
             return 0
         return max(0, int((self.opened_at + self.cooldown_s - self.clock()) * 1000))
 
+    def abandon(self) -> None:
+        """The call went neither way (cancelled, out of time): let the next one probe."""
+        self.probing = False
+
     def succeeded(self) -> None:
         self.failures, self.opened_at, self.probing = 0, None, False
 

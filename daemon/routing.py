@@ -195,7 +195,7 @@ class Router:
                 last = exc
                 continue
             except DaemonError as exc:  # no credentials, unsupported family: try the next one
-                breaker.probing = False
+                breaker.abandon()
                 route.append(
                     {
                         "provider": provider.id,
@@ -206,6 +206,9 @@ class Router:
                 )
                 last = exc
                 continue
+            except BaseException:  # cancelled, or out of time: no verdict on the provider
+                breaker.abandon()
+                raise
             breaker.succeeded()
             return result
         assert last is not None
@@ -294,7 +297,7 @@ def _record_breaker(breaker: Breaker, exc: UpstreamError) -> None:
     if exc.retryable:
         breaker.failed()
     else:
-        breaker.probing = False
+        breaker.abandon()
 
 
 def _log_attempt(

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
+import orjson
 
 from daemon.adapters.sse import SseParser
 from daemon.adapters.types import HttpRequest
@@ -37,6 +38,29 @@ def retry_after_ms(headers: Mapping[str, str], now: float | None = None) -> int 
     return max(0, int(delta * 1000))
 
 
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body up to ``limit`` bytes, however many pieces it arrives in."""
+    pieces: list[bytes] = []
+    size = 0
+    while size < limit and (piece := await response.content.read(limit - size)):
+        pieces.append(piece)
+        size += len(piece)
+    return b"".join(pieces)
+
+
+async def _not_a_stream(response: aiohttp.ClientResponse, map_error: ErrorMapper) -> UpstreamError:
+    """A 200 that is not the event stream asked for: an error object in disguise, or garbage."""
+    body = await _read_at_most(response, ERROR_BODY_LIMIT)
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and "error" in parsed:
+        return map_error(200, response.headers, body)
+    kind = response.headers.get("Content-Type", "no content type")
+    return UpstreamProtocol(f"asked for an event stream, got {kind}")
+
+
 async def exchange(
     session: aiohttp.ClientSession,
     request: HttpRequest,
@@ -58,11 +82,13 @@ async def exchange(
             request.method, request.url, headers=request.headers, data=request.body, timeout=timeout
         ) as response:
             if response.status >= 400:
-                body = await response.content.read(ERROR_BODY_LIMIT)
+                body = await _read_at_most(response, ERROR_BODY_LIMIT)
                 raise map_error(response.status, response.headers, body)
             if not stream:
                 yield await response.read()
                 return
+            if "event-stream" not in response.headers.get("Content-Type", ""):
+                raise await _not_a_stream(response, map_error)
             parser = SseParser()
             while chunk := await response.content.readany():
                 for event in parser.feed(chunk):
