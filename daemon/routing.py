@@ -139,8 +139,8 @@ class Router:
     ) -> ChatResult:
         """Run ``call`` against the candidates; the first success wins."""
         route: list[Attempt] = []
-        call_state = _CallState(emit)
         total_s = (timeout_ms or self.policy.total_timeout_ms) / 1000
+        call_state = _CallState(emit, asyncio.get_running_loop().time() + total_s)
         try:
             async with asyncio.timeout(total_s):
                 return await self._first_success(candidates, call, call_state, route, request_key)
@@ -238,9 +238,10 @@ class Router:
                     target = _target(target.provider, target.model, keys[key_index])
                     continue
                 failures += 1
-                if failures > self.policy.retries:
-                    raise
-                await asyncio.sleep(backoff_s(self.policy, failures, exc.data.get("retryAfterMs")))
+                delay = backoff_s(self.policy, failures, exc.data.get("retryAfterMs"))
+                if failures > self.policy.retries or _now() + delay >= state.deadline:
+                    raise  # out of retries, or the wait would outlast the call: this is the answer
+                await asyncio.sleep(delay)
                 continue
             _log_attempt(route, target, started, None)
             return {
@@ -281,7 +282,12 @@ class Router:
 @dataclass(slots=True)
 class _CallState:
     emit: Emit | None
+    deadline: float  # loop time at which the call's total timeout fires
     started: bool = False
+
+
+def _now() -> float:
+    return asyncio.get_running_loop().time()
 
 
 def _target(provider: Provider, model: str, key: str | None) -> Target:

@@ -454,6 +454,7 @@ class FakeOpenAI:
         self._model_ids = tuple(models)
         self._rng = random.Random(seed)
         self._active = 0
+        self._idle = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._unix_path: str | None = None
         self._closing = asyncio.Event()
@@ -522,6 +523,14 @@ class FakeOpenAI:
                 await self._disconnected.wait()
         return self.disconnects
 
+    async def wait_idle(self, timeout: float = 5.0) -> int:  # noqa: ASYNC109
+        """Wait until no chat response is being produced (or ``timeout``); return how many are."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._active:
+                    await self._idle.wait()
+        return self._active
+
     def _lost(self, exchange: _Exchange) -> None:
         if exchange.aborted or self._stopping:
             return
@@ -578,6 +587,9 @@ class FakeOpenAI:
             return exchange.response or web.Response()
         finally:
             self._active -= 1
+            if not self._active:
+                self._idle.set()
+                self._idle = asyncio.Event()
 
     async def _answer(self, exchange: _Exchange) -> web.StreamResponse:
         body = await self._record(exchange.request)

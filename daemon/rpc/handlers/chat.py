@@ -110,8 +110,9 @@ async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
             task.uncancel()
             raise Cancelled("chat.cancel stopped this call") from None
         raise
-    if running is not None:
-        running.discard(ctx.request_id)
+    finally:
+        if running is not None:
+            running.discard(ctx.request_id)  # whatever the outcome, the call is over
     return {"id": f"chat-{uuid.uuid4().hex}", **result}
 
 
