@@ -9,21 +9,16 @@ import fastjsonschema
 import pytest
 
 from rpc_schema import load_openrpc
-from tests.support.daemon import DaemonProcess, start_daemon
-from tests.support.transports import TRANSPORTS, Session, open_session
+from tests.support.daemon import DaemonProcess, serving_daemon
+from tests.support.transports import TRANSPORTS, Session, connected
 from tests.support.upstream import ThreadedUpstream, upstream_config
 
 
 @pytest.fixture(scope="session")
 def shared_daemon() -> Iterator[DaemonProcess]:
     """One harness daemon for the tests that only read; tests that stop it start their own."""
-    daemon = start_daemon(harness=True)
-    try:
+    with serving_daemon(harness=True) as daemon:
         yield daemon
-    finally:
-        code = daemon.stop()
-        daemon.close()
-        assert code == 0
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -31,11 +26,8 @@ async def session(
     request: pytest.FixtureRequest, shared_daemon: DaemonProcess
 ) -> AsyncIterator[Session]:
     """A connected session to the shared daemon, once per transport."""
-    opened = await open_session(request.param, shared_daemon)
-    try:
+    async with connected(request.param, shared_daemon) as opened:
         yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture(scope="session")
@@ -51,13 +43,8 @@ def upstream() -> Iterator[ThreadedUpstream]:
 @pytest.fixture(scope="session")
 def chat_daemon(upstream: ThreadedUpstream) -> Iterator[DaemonProcess]:
     """A daemon (with the test methods) whose openai and fake providers point at the fake."""
-    daemon = start_daemon(harness=True, config=upstream_config(upstream.base_url))
-    try:
+    with serving_daemon(harness=True, config=upstream_config(upstream.base_url)) as daemon:
         yield daemon
-    finally:
-        code = daemon.stop()
-        daemon.close()
-        assert code == 0
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -65,11 +52,8 @@ async def chat_session(
     request: pytest.FixtureRequest, chat_daemon: DaemonProcess
 ) -> AsyncIterator[Session]:
     """A connected session to the chat daemon, once per transport."""
-    opened = await open_session(request.param, chat_daemon)
-    try:
+    async with connected(request.param, chat_daemon) as opened:
         yield opened
-    finally:
-        await opened.close()
 
 
 def result_validator(method: str) -> Any:

@@ -29,7 +29,7 @@ from aiohttp import web
 from tests.conftest import result_validator
 from tests.fakes.openai_chat import RecordedRequest
 from tests.support.daemon import DaemonProcess, running_daemon, start_daemon
-from tests.support.transports import TRANSPORTS, Session, collect, open_session
+from tests.support.transports import TRANSPORTS, Session, collect, connected, open_session
 from tests.support.upstream import ThreadedUpstream, upstream_config
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -137,11 +137,8 @@ def fast_daemon(upstream: ThreadedUpstream) -> Iterator[DaemonProcess]:
 async def fast_session(
     request: pytest.FixtureRequest, fast_daemon: DaemonProcess
 ) -> AsyncIterator[Session]:
-    opened = await open_session(request.param, fast_daemon)
-    try:
+    async with connected(request.param, fast_daemon) as opened:
         yield opened
-    finally:
-        await opened.close()
 
 
 @pytest.fixture(scope="module")

@@ -91,21 +91,26 @@ def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     if role == "assistant":
         wire: dict[str, Any] = {"role": "assistant", "content": _text_of(content) or None}
         if message.get("toolCalls"):
-            wire["tool_calls"] = [
-                {
-                    "id": call["id"],
-                    "type": "function",
-                    "function": {
-                        "name": call["name"],
-                        "arguments": orjson.dumps(call["arguments"]).decode(),
-                    },
-                }
-                for call in message["toolCalls"]
-            ]
+            wire["tool_calls"] = wire_tool_calls(message["toolCalls"])
         return wire
     if isinstance(content, str):
         return {"role": role, "content": content}
     return {"role": role, "content": [_wire_part(part) for part in content]}
+
+
+def wire_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Normalized tool calls in OpenAI's shape (arguments as a JSON string)."""
+    return [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["name"],
+                "arguments": orjson.dumps(call["arguments"]).decode(),
+            },
+        }
+        for call in calls
+    ]
 
 
 def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:

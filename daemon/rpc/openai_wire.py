@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from daemon.adapters.openai_completions import wire_tool_calls
 from daemon.adapters.types import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from daemon.errors import (
     AccessDenied,
@@ -155,17 +156,7 @@ def completion(result: Mapping[str, Any], model: str, completion_id: str) -> dic
     if normalized.get("reasoning"):
         message["reasoning_content"] = normalized["reasoning"]
     if normalized.get("toolCalls"):
-        message["tool_calls"] = [
-            {
-                "id": call["id"],
-                "type": "function",
-                "function": {
-                    "name": call["name"],
-                    "arguments": orjson.dumps(call["arguments"]).decode(),
-                },
-            }
-            for call in normalized["toolCalls"]
-        ]
+        message["tool_calls"] = wire_tool_calls(normalized["toolCalls"])
     return {
         "id": completion_id,
         "object": "chat.completion",

@@ -165,6 +165,14 @@ def start_daemon(
 
 
 @contextlib.contextmanager
+def serving_daemon(**kwargs: object) -> Iterator[DaemonProcess]:
+    """``running_daemon`` for fixtures: on exit it must stop cleanly (SIGTERM, exit 0)."""
+    with running_daemon(**kwargs) as daemon:
+        yield daemon
+        assert daemon.stop() == 0
+
+
+@contextlib.contextmanager
 def running_daemon(**kwargs: object) -> Iterator[DaemonProcess]:
     """``start_daemon`` as a context manager that always cleans up."""
     daemon = start_daemon(**kwargs)  # type: ignore[arg-type]

@@ -8,8 +8,10 @@ no answer is followed by a sentinel ``daemon.info`` request, whose answer must c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sys
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import aiohttp
@@ -179,6 +181,16 @@ class StdioSession(_StreamSession):
         self.proc.stdin.close()
         code = await asyncio.wait_for(self.proc.wait(), 30)
         assert code == 0, f"relay exited {code}"
+
+
+@contextlib.asynccontextmanager
+async def connected(name: str, daemon: DaemonProcess) -> AsyncIterator[Session]:
+    """A session of transport ``name`` to ``daemon``, closed on exit."""
+    opened = await open_session(name, daemon)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 async def open_session(name: str, daemon: DaemonProcess) -> Session:
