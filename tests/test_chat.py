@@ -220,3 +220,15 @@ async def test_a_provider_without_credentials_says_where_to_put_one(chat_session
 async def test_the_bridge_route_is_refused_until_bridges_exist(chat_session: Session) -> None:
     _, answer = await chat(chat_session, messages=HELLO, route="bridge")
     assert answer["error"]["code"] == -32013
+
+
+async def test_a_model_route_picks_the_provider_when_none_is_named(chat_session: Session) -> None:
+    _, answer = await chat(chat_session, messages=HELLO, model="routed-model")
+    assert (answer["result"]["provider"], answer["result"]["model"]) == ("fake", "routed-model")
+
+
+async def test_without_provider_or_route_the_default_provider_answers(
+    chat_session: Session,
+) -> None:
+    _, answer = await chat(chat_session, messages=HELLO, model="gpt-fake")
+    assert answer["result"]["provider"] == "openai"

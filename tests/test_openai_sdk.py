@@ -166,3 +166,10 @@ def test_tcp_without_the_token_is_refused(sdk_daemon: tuple[DaemonProcess, int])
     client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="openai/gpt-fake", messages=HI)
+
+
+def test_an_oversized_body_is_refused_with_413(endpoint: Endpoint) -> None:
+    huge: list[ChatCompletionMessageParam] = [{"role": "user", "content": "x" * (9 << 20)}]
+    with endpoint.sync() as client, pytest.raises(openai.APIStatusError) as caught:
+        client.chat.completions.create(model="openai/gpt-fake", messages=huge)
+    assert caught.value.status_code == 413

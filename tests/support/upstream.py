@@ -73,6 +73,10 @@ base_url = "{base_url}"
 api_key = "sk-test-fallback-0000"
 default_model = "gpt-fake"
 
+[[model_routes]]
+prefix = "routed-"
+provider = "fake"
+
 [reliability]
 retries = 2
 backoff_ms = 10
