@@ -35,7 +35,7 @@ def benchmark_modules() -> list[ModuleType]:
 def main(argv: list[str] | None = None) -> int:
     """Run each benchmark; a crash in one is reported and the others still run."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (under ~20 s)")
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
     args = parser.parse_args(argv)
     failed = []
     for module in benchmark_modules():

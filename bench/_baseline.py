@@ -13,11 +13,12 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 from pathlib import Path
 
 import orjson
 from aiohttp import WSMsgType, web
+
+from bench._aio import notify, run
 
 # About the size and shape of the daemon's daemon.info answer, precomputed once.
 _RESULT = orjson.dumps(
@@ -62,14 +63,6 @@ async def ws_rpc(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-def _notify(state: str) -> None:
-    """sd_notify, as the daemon does it: one datagram to ``NOTIFY_SOCKET`` if it is set."""
-    address = os.environ.pop("NOTIFY_SOCKET", "")
-    if address:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.sendto(state.encode(), address)
-
-
 async def serve(path: Path) -> None:
     """Serve on ``path`` until SIGTERM or SIGINT."""
     app = web.Application()
@@ -83,7 +76,7 @@ async def serve(path: Path) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    _notify("READY=1")
+    notify("READY=1")
     try:
         await stop.wait()
     finally:
@@ -96,13 +89,7 @@ def main() -> None:
     parser.add_argument("command", choices=["serve"])
     parser.add_argument("--socket", type=Path, required=True)
     args = parser.parse_args()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(serve(args.socket))
-        return
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(args.socket))
+    run(serve(args.socket))
 
 
 if __name__ == "__main__":

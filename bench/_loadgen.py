@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import aiohttp
 import orjson
 
+from bench._aio import run
 from bench._model import PhaseResult, Profile, percentile
 from bench._spawn import cpu_busy_seconds, cpu_seconds
 
@@ -278,13 +279,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
-    try:
-        import uvloop
-    except ImportError:
-        results = asyncio.run(run_all(args.target, args.profile))
-    else:
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            results = runner.run(run_all(args.target, args.profile))
+    results = run(run_all(args.target, args.profile))
     sys.stdout.buffer.write(orjson.dumps(results) + b"\n")
 
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,10 +92,7 @@ class Server:
 
     def rss_mb(self) -> float:
         """Resident set size (VmRSS) in MB of 10^6 bytes."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024 / 1e6
-        raise RuntimeError(f"no VmRSS for pid {self.pid}")
+        return rss_mb(self.pid)
 
     def log(self) -> str:
         """Everything the server wrote to stdout and stderr so far."""
@@ -120,11 +117,45 @@ class Server:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A memory figure of process ``pid`` from /proc (VmRSS: resident now; VmHWM: its peak),
+    in MB of 10^6 bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024 / 1e6
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time used so far by process ``pid``."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process descended from it (a server may run workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # it ended meanwhile
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo += children.get(tree[-1], [])
+    return tree
+
+
+def tree_cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU time so far of the processes ``pids`` that still run."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(pid)
+    return total
 
 
 def cpu_busy_seconds(cpus: Iterable[int]) -> dict[int, float]:
@@ -139,15 +170,16 @@ def cpu_busy_seconds(cpus: Iterable[int]) -> dict[int, float]:
     return busy
 
 
-def start_server(name: str, module: str, cpu: int | None) -> Server:
-    """Spawn ``python -m module serve`` pinned to ``cpu``; does not wait for readiness."""
+def start_server(name: str, module: str, cpu: int | None, args: Sequence[str] = ()) -> Server:
+    """Spawn ``python -m module serve --socket PATH [args]`` pinned to ``cpu``; does not wait
+    for readiness."""
     root = Path(tempfile.mkdtemp(prefix="sb-bench-", dir="/tmp"))  # noqa: S108 - short paths
     env = sandbox_env(root)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(root / "notify.sock"))
     env["NOTIFY_SOCKET"] = str(root / "notify.sock")
     sock_path = root / "run" / "sb.sock"
-    command = [sys.executable, "-m", module, "serve", "--socket", str(sock_path)]
+    command = [sys.executable, "-m", module, "serve", "--socket", str(sock_path), *args]
     with (root / "server.log").open("wb") as log, inherited_affinity(cpu):
         started_at = time.perf_counter()
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules

@@ -1,0 +1,497 @@
+"""The chat load generator: its own process, on the fake's CPU, driving every endpoint in turn.
+
+``python -m bench._chatload PLAN`` (PLAN: the JSON of :class:`Plan`) runs, for every
+concurrency of the profile and both modes (``json``: one answer; ``stream``: a 20-chunk SSE
+stream, or ``chat.delta`` notifications on the WebSocket), one phase per endpoint, the
+endpoints taking turns, each repeated and the best kept. A phase warms up on its own
+connections, then runs closed-loop clients (each sends its next request when its last
+answer is complete) until the time or request budget runs out. Then, if asked, it holds
+many slow streams open through one endpoint and samples that gateway's memory. It prints
+one JSON object: ``{"phases": [PhaseResult...], "open": [OpenStreams...]}``.
+
+The clients are :mod:`bench._wire`'s, so that this process takes as little as possible of
+the CPU it shares with the fake upstream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import itertools
+import math
+import os
+import random
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from bench._aio import run
+from bench._chatmodel import (
+    API_KEY,
+    MODEL,
+    ChatProfile,
+    Endpoint,
+    Mode,
+    OpenStreams,
+    PhaseResult,
+    from_json,
+)
+from bench._loadgen import HANG_GRACE_S, Budget
+from bench._model import percentile
+from bench._spawn import (
+    cpu_busy_seconds,
+    cpu_seconds,
+    process_tree,
+    rss_mb,
+    tree_cpu_seconds,
+)
+from bench._wire import Address, HttpClient, ProtocolError, Reply, WsClient, http_request
+from tests.fakes.openai_chat import parse_model, plan_reply
+
+PROMPT = "Say hello to the benchmark."
+# One content string of a chunk (JSON-escaped); a gateway may merge or split chunks, so the
+# streams are checked by the text they add up to, not by their number of chunks.
+CONTENT_VALUE = re.compile(rb'"content": ?"((?:[^"\\]|\\.)+)"')
+OPEN_SAMPLES = 5  # RSS samples while every slow stream is open, 0.1 s apart
+CONNECT_TIMEOUT_S = 10.0
+
+# One request: None when the answer was right, else what was wrong; first and last byte times.
+Outcome = tuple[str | None, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Everything the load generator is asked to do."""
+
+    profile: ChatProfile
+    endpoints: tuple[Endpoint, ...]
+    fake_pid: int
+    gateway_cpu: int | None  # the CPUs whose busy time is reported (None: not pinned)
+    client_cpu: int | None
+    open_streams_through: tuple[str, ...] = ()  # endpoint names, in turn
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        """The inverse of ``orjson.dumps(plan)``."""
+        return cls(
+            profile=from_json(ChatProfile, data["profile"]),
+            endpoints=tuple(from_json(Endpoint, e) for e in data["endpoints"]),
+            fake_pid=data["fake_pid"],
+            gateway_cpu=data["gateway_cpu"],
+            client_cpu=data["client_cpu"],
+            open_streams_through=tuple(data["open_streams_through"]),
+        )
+
+
+@functools.cache
+def expected_text(chunks: int | None) -> str:
+    """What the fake answers :data:`PROMPT` with (in ``chunks`` pieces when streamed)."""
+    spec = parse_model(f"{MODEL}+chunks={chunks}" if chunks else MODEL)
+    body = {"messages": [{"role": "user", "content": PROMPT}]}
+    return "".join(plan_reply(body, spec, random.Random(0)).content)
+
+
+@functools.cache
+def expected_json(chunks: int | None) -> bytes:
+    """:func:`expected_text` as it appears inside a JSON string."""
+    return orjson.dumps(expected_text(chunks))[1:-1]
+
+
+def chat_body(model: str, stream: bool) -> dict[str, Any]:
+    """An OpenAI chat request; streams ask for usage, as the daemon does of its upstream."""
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
+    if stream:
+        body.update(stream=True, stream_options={"include_usage": True})
+    return body
+
+
+def http_post(endpoint: Endpoint, model: str, stream: bool) -> bytes:
+    """The bytes of one ``POST`` to an OpenAI-style endpoint."""
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+    body = orjson.dumps(chat_body(model, stream))
+    return http_request("POST", endpoint.path, endpoint.host, headers, body)
+
+
+def check_http(reply: Reply, stream: bool, chunks: int) -> str | None:
+    """What is wrong with an HTTP answer, or None: a 200 with all of the fake's words."""
+    if reply.status != 200:
+        return f"HTTP {reply.status}: {reply.body[:200]!r}"
+    if not stream:
+        found = b'"' + expected_json(None) + b'"' in reply.body
+        return None if found else f"not the answer: {reply.body[:200]!r}"
+    text = b"".join(CONTENT_VALUE.findall(reply.body))
+    if text != expected_json(chunks) or not reply.body.rstrip().endswith(b"data: [DONE]"):
+        return f"wrong content {text[:100]!r}, or no [DONE]: {reply.body[-200:]!r}"
+    return None
+
+
+class HttpCaller:
+    """One client: a keep-alive connection (reopened after a failure) and its request."""
+
+    def __init__(self, address: Address, request: bytes, stream: bool, chunks: int) -> None:
+        self.address = address
+        self.request = request
+        self.stream = stream
+        self.chunks = chunks
+        self.client: HttpClient | None = None
+
+    async def open(self) -> None:
+        """Connect (again)."""
+        self.close()
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            self.client = await HttpClient.connect(self.address)
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self.client is not None:
+            self.client.close()
+
+    async def __call__(self, _request_id: int) -> Outcome:
+        if self.client is None or self.client.closed:
+            await self.open()
+        assert self.client is not None
+        reply = await self.client.send(self.request, watch_content=self.stream)
+        return check_http(reply, self.stream, self.chunks), reply.first_ns, reply.last_ns
+
+
+class RpcCaller:
+    """One client: a WebSocket on which one ``chat.send`` at a time runs."""
+
+    def __init__(self, endpoint: Endpoint, stream: bool, chunks: int) -> None:
+        self.endpoint = endpoint
+        self.stream = stream
+        self.chunks = chunks
+        model = endpoint.model_for(chunks if stream else None)
+        self.params = {"provider": endpoint.provider, **chat_body(model, False), "stream": stream}
+        self.ws: WsClient | None = None
+        self._waiter: asyncio.Future[tuple[dict[str, Any], int]] | None = None
+        self._request_id = 0
+        self._texts: list[str] = []
+        self._first_ns = 0
+
+    async def open(self) -> None:
+        """Connect (again) and upgrade."""
+        self.close()
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):
+            self.ws = await WsClient.connect(
+                self.endpoint.address,
+                self.endpoint.path,
+                self.endpoint.host,
+                self._message,
+                self._lost,
+            )
+
+    def close(self) -> None:
+        """Close the WebSocket."""
+        if self.ws is not None:
+            self.ws.close()
+
+    def _lost(self, error: ProtocolError) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(error)
+
+    def _message(self, data: bytes, now: int) -> None:
+        message = orjson.loads(data)
+        if message.get("method") == "chat.delta":
+            params = message["params"]
+            if params.get("requestId") == self._request_id and params.get("type") == "text":
+                self._texts.append(params.get("text", ""))
+                self._first_ns = self._first_ns or now
+        elif self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result((message, now))
+
+    async def __call__(self, request_id: int) -> Outcome:
+        if self.ws is None or self.ws.error is not None:
+            await self.open()
+        assert self.ws is not None
+        self._request_id, self._texts, self._first_ns = request_id, [], 0
+        self._waiter = asyncio.get_running_loop().create_future()
+        frame = {"jsonrpc": "2.0", "id": request_id, "method": "chat.send", "params": self.params}
+        self.ws.send(orjson.dumps(frame))
+        answer, last_ns = await self._waiter
+        return self._check(answer), self._first_ns or last_ns, last_ns
+
+    def _check(self, answer: dict[str, Any]) -> str | None:
+        if answer.get("id") != self._request_id or "result" not in answer:
+            return f"not the answer: {str(answer)[:200]}"
+        expected = expected_text(self.chunks if self.stream else None)
+        content = answer["result"].get("message", {}).get("content")
+        streamed = "".join(self._texts)
+        if content != expected or streamed != (expected if self.stream else ""):
+            return f"unexpected content {content!r}, or deltas {streamed[:100]!r}"
+        return None
+
+
+Caller = HttpCaller | RpcCaller
+
+
+def make_caller(endpoint: Endpoint, mode: Mode, chunks: int) -> Caller:
+    """A client of ``endpoint`` for requests of ``mode``."""
+    stream = mode == "stream"
+    if endpoint.kind == "ws":
+        return RpcCaller(endpoint, stream, chunks)
+    model = endpoint.model_for(chunks if stream else None)
+    return HttpCaller(endpoint.address, http_post(endpoint, model, stream), stream, chunks)
+
+
+@dataclass
+class Samples:
+    """What one run of the clients saw; times in ns."""
+
+    latencies: list[int] = field(default_factory=list)
+    firsts: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def failed(self, what: str) -> None:
+        """Count one wrong or failed answer, keeping the first one's description."""
+        self.errors += 1
+        self.first_error = self.first_error or what
+
+
+async def closed_loop(callers: Sequence[Caller], budget: Budget) -> Samples:
+    """Each client sends its next request when its last answer is complete."""
+    samples = Samples()
+    ids = itertools.count(1)
+
+    async def client(call: Caller) -> None:
+        while budget.take():
+            start = time.perf_counter_ns()
+            try:
+                problem, first, last = await call(next(ids))
+            except (ProtocolError, OSError) as exc:
+                samples.failed(f"{type(exc).__name__}: {exc}")
+                call.close()  # the next call reconnects
+                continue
+            if problem is not None:
+                samples.failed(problem)
+                continue
+            samples.latencies.append(last - start)
+            samples.firsts.append(first - start)
+
+    await asyncio.gather(*(client(call) for call in callers))
+    return samples
+
+
+@dataclass(frozen=True, slots=True)
+class CpuFigures:
+    """CPU seconds of the gateway, the fake and this process; busy % of the two CPUs."""
+
+    gateway_s: float
+    fake_s: float
+    client_s: float
+    cpu0_busy_pct: float
+    cpu1_busy_pct: float
+
+
+class Meter:
+    """CPU time of the processes that matter and busy time of the two CPUs, over an interval."""
+
+    def __init__(self, plan: Plan, endpoint: Endpoint) -> None:
+        self.gateway = process_tree(endpoint.pid)
+        self.fake = plan.fake_pid
+        self.cpus = [c for c in (plan.gateway_cpu, plan.client_cpu) if c is not None]
+        self._start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float, float, dict[int, float]]:
+        gateway, fake = tree_cpu_seconds(self.gateway), cpu_seconds(self.fake)
+        busy = cpu_busy_seconds(self.cpus)
+        return time.perf_counter(), gateway, fake, time.process_time(), busy
+
+    def result(self, plan: Plan) -> CpuFigures:
+        """The figures since the meter was made."""
+        (t0, g0, f0, c0, b0), (t1, g1, f1, c1, b1) = self._start, self._sample()
+        elapsed = t1 - t0
+
+        def busy(cpu: int | None) -> float:
+            return math.nan if cpu is None else 100 * (b1[cpu] - b0[cpu]) / elapsed
+
+        return CpuFigures(g1 - g0, f1 - f0, c1 - c0, busy(plan.gateway_cpu), busy(plan.client_cpu))
+
+
+async def phase(plan: Plan, endpoint: Endpoint, mode: Mode, clients: int) -> PhaseResult:
+    """Warm up, then measure one phase; a phase that cannot run is returned as a failure."""
+    profile = plan.profile
+    result = PhaseResult(endpoint=endpoint.name, mode=mode, clients=clients)
+    callers = [make_caller(endpoint, mode, profile.chunks) for _ in range(clients)]
+    try:
+        await asyncio.gather(*(caller.open() for caller in callers))
+        await closed_loop(callers, Budget(profile.warmup_s, profile.max_requests))
+        meter = Meter(plan, endpoint)
+        start = time.perf_counter()
+        async with asyncio.timeout(profile.phase_s + HANG_GRACE_S):
+            samples = await closed_loop(callers, Budget(profile.phase_s, profile.max_requests))
+        elapsed = time.perf_counter() - start
+        cpu = meter.result(plan)
+    except (ProtocolError, OSError, TimeoutError) as exc:
+        return replace(result, failure=f"{type(exc).__name__}: {exc}")
+    finally:
+        for caller in callers:
+            caller.close()
+    samples.latencies.sort()
+    samples.firsts.sort()
+    stream = mode == "stream"
+    return replace(
+        result,
+        count=len(samples.latencies),
+        errors=samples.errors,
+        elapsed_s=elapsed,
+        lat_p50_ms=percentile(samples.latencies, 50) / 1e6,
+        lat_p99_ms=percentile(samples.latencies, 99) / 1e6,
+        first_p50_ms=percentile(samples.firsts, 50) / 1e6 if stream else math.nan,
+        first_p99_ms=percentile(samples.firsts, 99) / 1e6 if stream else math.nan,
+        rss_mb=sum(rss_mb(pid) for pid in meter.gateway),
+        first_error=samples.first_error,
+        gateway_cpu_s=cpu.gateway_s,
+        fake_cpu_s=cpu.fake_s,
+        client_cpu_s=cpu.client_s,
+        cpu0_busy_pct=cpu.cpu0_busy_pct,
+        cpu1_busy_pct=cpu.cpu1_busy_pct,
+    )
+
+
+def better(a: PhaseResult | None, b: PhaseResult) -> PhaseResult:
+    """Of two repetitions, the faster: other processes on the machine only ever slow one."""
+    if a is None or a.failure:
+        return b
+    return b if not b.failure and b.rate > a.rate else a
+
+
+async def all_phases(plan: Plan) -> list[PhaseResult]:
+    """Every (concurrency, mode) phase, each repeated on every endpoint in turn."""
+    results: list[PhaseResult] = []
+    for clients in plan.profile.concurrency:
+        for mode in plan.profile.modes:
+            best: dict[str, PhaseResult] = {}
+            for _ in range(plan.profile.repeats):
+                for endpoint in plan.endpoints:
+                    measured = await phase(plan, endpoint, mode, clients)
+                    best[endpoint.name] = better(best.get(endpoint.name), measured)
+            results += best.values()
+    return results
+
+
+class SlowStreams:
+    """Streams through one endpoint, at most ``window`` of them being opened at any time (a
+    stream counts as open once its first content chunk came); each is read to its end."""
+
+    def __init__(self, endpoint: Endpoint, profile: ChatProfile) -> None:
+        self.endpoint = endpoint
+        self.wanted, self.chunks = profile.open_streams, profile.open_chunks
+        model = endpoint.model_for(self.chunks, profile.open_delay_ms)
+        self.request = http_post(endpoint, model, True)
+        self.window = asyncio.Semaphore(profile.open_window)
+        # How many had already ended when the last one opened; -1 if they never were all open.
+        self.all_open: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self.opened = 0
+        self.finished = 0
+        self.samples = Samples()
+
+    def _opened(self) -> None:
+        self.window.release()
+        self.opened += 1
+        if self.opened == self.wanted and not self.all_open.done():
+            self.all_open.set_result(self.finished)
+
+    async def one(self) -> None:
+        """Open one stream, read it to the end, check it."""
+        await self.window.acquire()
+        client: HttpClient | None = None
+        opened = False
+
+        def first() -> None:
+            nonlocal opened
+            opened = True
+            self._opened()
+
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT_S):
+                client = await HttpClient.connect(self.endpoint.address)
+            reply = await client.send(self.request, watch_content=True, on_first=first)
+            problem = check_http(reply, True, self.chunks)
+            if problem:
+                self.samples.failed(problem)
+            else:
+                self.samples.latencies.append(reply.last_ns)
+        except (ProtocolError, OSError, TimeoutError) as exc:
+            self.samples.failed(f"{type(exc).__name__}: {exc}")
+            if not opened:  # it failed before its first chunk: free its place
+                self.window.release()
+        finally:
+            self.finished += 1
+            if self.finished == self.wanted and not self.all_open.done():
+                self.all_open.set_result(-1)
+            if client is not None:
+                client.close()
+
+
+async def hold_open(plan: Plan, endpoint: Endpoint) -> OpenStreams:
+    """Open many slow streams at once through ``endpoint``; sample its RSS while all are open."""
+    profile = plan.profile
+    streams = SlowStreams(endpoint, profile)
+    result = OpenStreams(endpoint=endpoint.name, wanted=streams.wanted)
+    rss_before, cpu_before = rss_mb(endpoint.pid), cpu_seconds(endpoint.pid)
+    limit_s = (streams.chunks + 3) * profile.open_delay_ms / 1000 + 30
+    start = time.perf_counter()
+    tasks = [asyncio.create_task(streams.one()) for _ in range(streams.wanted)]
+    ramp_s, rss_open, ended_early = math.nan, math.nan, -1
+    try:
+        async with asyncio.timeout(limit_s):
+            ended_early = await streams.all_open
+            ramp_s = time.perf_counter() - start
+            if ended_early >= 0:
+                rss_open = 0.0
+                for _ in range(OPEN_SAMPLES):
+                    rss_open = max(rss_open, rss_mb(endpoint.pid))
+                    await asyncio.sleep(0.1)
+            await asyncio.gather(*tasks)
+    except TimeoutError:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        result = replace(result, failure=f"the streams did not end in {limit_s:.0f} s")
+    return replace(
+        result,
+        opened=streams.opened,
+        open_at_once=streams.opened - ended_early if ended_early >= 0 else 0,
+        completed=len(streams.samples.latencies),
+        errors=streams.samples.errors,
+        ramp_s=ramp_s,
+        rss_before_mb=rss_before,
+        rss_open_mb=rss_open,
+        rss_after_mb=rss_mb(endpoint.pid),
+        gateway_cpu_s=cpu_seconds(endpoint.pid) - cpu_before,
+        first_error=streams.samples.first_error,
+    )
+
+
+async def run_plan(plan: Plan) -> dict[str, Any]:
+    """The phases, then the open streams."""
+    phases = await all_phases(plan)
+    held = []
+    for name in plan.open_streams_through:
+        endpoint = next(e for e in plan.endpoints if e.name == name)
+        held.append(await hold_open(plan, endpoint))
+    return {"phases": phases, "open": held}
+
+
+def main() -> None:
+    """Parse the plan, pin to the client CPU, run, print the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m bench._chatload")
+    parser.add_argument("plan", type=lambda text: Plan.from_dict(orjson.loads(text)))
+    args = parser.parse_args()
+    plan: Plan = args.plan
+    if plan.client_cpu is not None:
+        os.sched_setaffinity(0, {plan.client_cpu})
+    results = run(run_plan(plan))
+    sys.stdout.buffer.write(orjson.dumps(results) + b"\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The floor for a Python gateway: a bare aiohttp pass-through proxy for chat completions.
+
+``python -m bench._passthrough serve --socket PATH --upstream URL`` serves ``POST
+/v1/chat/completions`` on a Unix socket: it reads the request body, sends it unchanged to
+``URL/chat/completions`` with its own credential over one shared keep-alive session, and
+sends back the status, the content type and the body, an event stream as each piece arrives.
+Nothing is parsed, checked or logged. It runs on uvloop when importable and sends ``READY=1``
+to ``NOTIFY_SOCKET`` like the daemon, so both are started and measured the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bench._aio import notify, run
+from bench._chatmodel import API_KEY
+
+UPSTREAM = web.AppKey("upstream", str)
+SESSION = web.AppKey("session", aiohttp.ClientSession)
+
+
+async def forward(request: web.Request) -> web.StreamResponse:
+    """Send the body upstream; relay the answer (SSE piece by piece, JSON in one go)."""
+    body = await request.read()
+    session = request.app[SESSION]
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+    async with session.post(request.app[UPSTREAM], data=body, headers=headers) as upstream:
+        content_type = upstream.headers.get("Content-Type", "application/json")
+        if not content_type.startswith("text/event-stream"):
+            payload = await upstream.read()
+            return web.Response(
+                status=upstream.status, body=payload, headers={"Content-Type": content_type}
+            )
+        response = web.StreamResponse(status=upstream.status)
+        response.headers["Content-Type"] = content_type
+        await response.prepare(request)
+        async for piece in upstream.content.iter_any():
+            await response.write(piece)
+        await response.write_eof()
+        return response
+
+
+async def serve(path: Path, upstream: str) -> None:
+    """Serve on ``path`` until SIGTERM or SIGINT."""
+    app = web.Application()
+    app[UPSTREAM] = upstream.rstrip("/") + "/chat/completions"
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        app[SESSION] = session
+        app.router.add_post("/v1/chat/completions", forward)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        await web.UnixSite(runner, str(path), backlog=512).start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        notify("READY=1")
+        try:
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+def main() -> None:
+    """The command line: ``serve --socket PATH --upstream URL``, the daemon's own shape."""
+    parser = argparse.ArgumentParser(prog="python -m bench._passthrough")
+    parser.add_argument("command", choices=["serve"])
+    parser.add_argument("--socket", type=Path, required=True)
+    parser.add_argument("--upstream", required=True, help="base URL, e.g. http://127.0.0.1:N/v1")
+    args = parser.parse_args()
+    run(serve(args.socket, args.upstream))
+
+
+if __name__ == "__main__":
+    main()
