@@ -23,6 +23,7 @@ from typing import Any, cast
 from aiohttp import web
 
 from daemon.errors import AccessDenied
+from daemon.listeners import BACKLOG
 from daemon.log import get_logger, remember_secret
 from daemon.rpc.http import error_response
 
@@ -68,7 +69,8 @@ class PeerCheckedSite(web.BaseSite):
     """An aiohttp site on an already-listening Unix socket whose peers pass :class:`PeerGate`."""
 
     def __init__(self, runner: web.BaseRunner, sock: socket.socket, allowed: frozenset[int]):
-        super().__init__(runner)
+        # create_unix_server listens again with the site's backlog: keep the listener's.
+        super().__init__(runner, backlog=BACKLOG)
         self._sock = sock
         self._allowed = allowed
 

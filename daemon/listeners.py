@@ -23,6 +23,7 @@ from daemon.errors import ListenerUnavailable
 from daemon.rpc.context import ListenerInfo
 
 SD_LISTEN_FDS_START = 3
+BACKLOG = 512  # pending connections; aiohttp's sites are given it too (their default: 128)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ def bind_unix(path: Path) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    sock.listen(512)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -134,7 +135,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise ListenerUnavailable(f"cannot bind {host}:{port}: {exc.strerror}") from None
-    sock.listen(512)
+    sock.listen(BACKLOG)
     sock.setblocking(False)
     return sock
 

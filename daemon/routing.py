@@ -35,7 +35,7 @@ from daemon.providers.lookup import Registry
 from daemon.providers.model import Provider, Quirk
 from daemon.reliability import Breaker, Policy, backoff_s
 
-Emit = Callable[[Event], Awaitable[None]]
+Emit = Callable[[list[Event]], Awaitable[None]]  # the events of one upstream read
 log = get_logger("daemon.routing")
 
 
@@ -256,19 +256,20 @@ class Router:
     async def _once(self, target: Target, call: ChatCall, state: _CallState) -> Assembly:
         """One request; first-byte and idle limits wrap the whole loop, never a yield."""
         adapter = adapter_for(target.provider.family)
-        loop = asyncio.get_running_loop()
         assembly = Assembly()
         policy = self.policy
         events = adapter.stream(self.session, target, call, policy.connect_timeout_ms / 1000)
         try:
-            async with asyncio.timeout(policy.first_byte_timeout_ms / 1000) as limit:
-                async for event in events:
-                    assembly.add(event)
-                    if state.emit is not None:
-                        limit.reschedule(None)  # a slow client is not a slow provider
-                        state.started = True
-                        await state.emit(event)
-                    limit.reschedule(loop.time() + policy.idle_timeout_ms / 1000)
+            async with asyncio.timeout(None) as limit:
+                with _Deadline(limit, policy) as deadline:
+                    async for batch in events:
+                        for event in batch:
+                            assembly.add(event)
+                        if state.emit is not None:
+                            deadline.pause()  # a slow client is not a slow provider
+                            state.started = True
+                            await state.emit(batch)
+                        deadline.renew()
         except TimeoutError:
             phase = "idle" if state.started or assembly.text else "first byte"
             raise UpstreamTimeout(
@@ -277,6 +278,55 @@ class Router:
         finally:
             await events.aclose()
         return assembly
+
+
+class _Deadline:
+    """The first-byte, then idle, limit of one attempt, for the price of a float per read.
+
+    Moving an ``asyncio.timeout`` on every event cancels one timer and schedules another
+    (twice per event when a client is streaming: paused, then renewed). Here renewing only
+    records the time; one watchdog timer wakes when the limit would have expired, re-arms for
+    the limit as it stands by then, and expires the ``asyncio.timeout`` (which does the
+    cancelling) only when no data came for that long. Paused, it never expires.
+    """
+
+    __slots__ = ("_at", "_idle_s", "_limit", "_loop", "_paused", "_timer")
+
+    def __init__(self, limit: asyncio.Timeout, policy: Policy) -> None:
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._idle_s = policy.idle_timeout_ms / 1000
+        self._paused = False
+        self._at = self._loop.time() + policy.first_byte_timeout_ms / 1000
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> _Deadline:
+        self._timer = self._loop.call_at(self._at, self._check)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def renew(self) -> None:
+        self._paused = False
+        self._at = self._loop.time() + self._idle_s
+        if self._timer is not None and self._at < self._timer.when():
+            self._timer.cancel()  # once: the idle limit is shorter than the first-byte one
+            self._timer = self._loop.call_at(self._at, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self._paused:
+            self._timer = self._loop.call_at(now + self._idle_s, self._check)
+        elif now < self._at:
+            self._timer = self._loop.call_at(self._at, self._check)
+        else:
+            self._timer = None
+            self._limit.reschedule(now)
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from daemon import __version__
 from daemon.access import PeerCheckedSite, ensure_token
 from daemon.app import RoutingSetup, build_app
 from daemon.config import Settings
-from daemon.listeners import Listener, open_listeners
+from daemon.listeners import BACKLOG, Listener, open_listeners
 from daemon.log import get_logger
 from daemon.rpc.context import DaemonState
 from daemon.rpc.dispatch import Dispatcher, Handler
@@ -80,7 +80,7 @@ async def _start_sites(
         if listener.sock.family == socket.AF_UNIX:
             site = PeerCheckedSite(runner, listener.sock, allowed)
         else:
-            site = web.SockSite(runner, listener.sock)
+            site = web.SockSite(runner, listener.sock, backlog=BACKLOG)
         await site.start()
 
 

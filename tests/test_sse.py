@@ -54,3 +54,30 @@ def test_an_event_without_its_blank_line_is_not_emitted_yet() -> None:
     parser = SseParser()
     assert parser.feed(b"data: partial\n") == []
     assert parser.feed(b"\n") == [SseEvent("message", b"partial")]
+
+
+LF_ONLY = b'data: {"a":1}\n\n: ping\n\nevent: delta\ndata: x\ndata: y\n\ndata: [DONE]\n\n'
+LF_EXPECTED = [
+    SseEvent("message", b'{"a":1}'),
+    SseEvent("delta", b"x\ny"),
+    SseEvent("message", b"[DONE]"),
+]
+
+
+def test_lf_only_streams_take_the_fast_path_and_split_anywhere() -> None:
+    assert SseParser().feed(LF_ONLY) == LF_EXPECTED
+    for cut in range(len(LF_ONLY) + 1):
+        assert parse_in_pieces(LF_ONLY, [cut]) == LF_EXPECTED, cut
+    assert parse_in_pieces(LF_ONLY, list(range(len(LF_ONLY)))) == LF_EXPECTED
+
+
+@given(st.lists(st.integers(0, len(LF_ONLY)), max_size=12))
+def test_lf_only_any_split(cuts: list[int]) -> None:
+    assert parse_in_pieces(LF_ONLY, cuts) == LF_EXPECTED
+
+
+def test_a_stream_that_switches_line_endings_midway() -> None:
+    mixed = LF_ONLY + b"data: crlf\r\n\r\n" + LF_ONLY
+    expected = [*LF_EXPECTED, SseEvent("message", b"crlf"), *LF_EXPECTED]
+    for cut in range(len(mixed) + 1):
+        assert parse_in_pieces(mixed, [cut]) == expected, cut

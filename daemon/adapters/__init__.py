@@ -24,7 +24,7 @@ class Adapter(Protocol):
 
     def stream(
         self, session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-    ) -> AsyncGenerator[Event, None]: ...
+    ) -> AsyncGenerator[list[Event], None]: ...
 
     async def models(
         self, session: aiohttp.ClientSession, target: Target, connect_timeout: float
@@ -51,10 +51,17 @@ PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset(
 )
 
 
+_LOADED: dict[ApiFamily, Adapter] = {}
+
+
 def adapter_for(family: ApiFamily) -> Adapter:
     """The adapter module of ``family``; Unsupported for a family without one yet."""
+    adapter = _LOADED.get(family)
+    if adapter is not None:
+        return adapter
     try:
         path = ADAPTERS[family]
     except KeyError:
         raise Unsupported(f"the {family} API family is not supported by this version") from None
-    return cast(Adapter, importlib.import_module(path))
+    adapter = _LOADED[family] = cast(Adapter, importlib.import_module(path))
+    return adapter

@@ -68,8 +68,9 @@ async def exchange(
     stream: bool,
     connect_timeout: float,
     map_error: ErrorMapper,
-) -> AsyncIterator[bytes]:
-    """Yield SSE data payloads (``stream``) or the body once; raise UpstreamError on failure.
+) -> AsyncIterator[list[bytes]]:
+    """Yield the SSE data payloads of each network read (``stream``; a read may complete no
+    event, or several) or the body once; raise UpstreamError on failure.
 
     First-byte, idle and total limits belong to the caller, which wraps its whole loop over
     this generator in ``asyncio.timeout``: a timeout must never span a ``yield``.
@@ -85,14 +86,14 @@ async def exchange(
                 body = await _read_at_most(response, ERROR_BODY_LIMIT)
                 raise map_error(response.status, response.headers, body)
             if not stream:
-                yield await response.read()
+                yield [await response.read()]
                 return
             if "event-stream" not in response.headers.get("Content-Type", ""):
                 raise await _not_a_stream(response, map_error)
             parser = SseParser()
             while chunk := await response.content.readany():
-                for event in parser.feed(chunk):
-                    yield event.data
+                if events := parser.feed(chunk):
+                    yield [event.data for event in events]
     except aiohttp.ClientPayloadError:
         raise UpstreamUnavailable("the connection broke in the middle of the answer") from None
     except (aiohttp.ClientConnectionError, OSError) as exc:

@@ -218,25 +218,31 @@ def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamE
 
 async def stream(
     session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-) -> AsyncGenerator[Event, None]:
-    """Send ``call`` and yield its events as they arrive (the one I/O function)."""
+) -> AsyncGenerator[list[Event], None]:
+    """Send ``call`` and yield its events as they arrive, one list per network read."""
     request = build_request(target, call)
-    payloads = exchange(
+    reads = exchange(
         session, request, stream=call.stream, connect_timeout=connect_timeout, map_error=map_error
     )
     if not call.stream:
-        async for body in payloads:
-            for event in parse_body(body):
-                yield event
+        async for (body,) in reads:
+            yield parse_body(body)
         return
     finished = False
-    async for payload in payloads:
-        events = parse_chunk(payload)
+    async for payloads in reads:
+        batch: list[Event] = []
+        for payload in payloads:
+            events = parse_chunk(payload)
+            if events is None:
+                break
+            batch += events
+        else:
+            events = []  # no [DONE] in this read: there is more to come
+        finished = finished or any(isinstance(event, Finish) for event in batch)
+        if batch:
+            yield batch
         if events is None:
             return
-        for event in events:
-            finished = finished or isinstance(event, Finish)
-            yield event
     if not finished:  # a stream may omit [DONE], but not stop before its finish_reason
         raise common.stream_ended_early()
 
@@ -249,7 +255,7 @@ async def models(
     request = HttpRequest(
         "GET", common.with_query_key(f"{target.base_url}/models", target), headers
     )
-    async for body in exchange(
+    async for (body,) in exchange(
         session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
     ):
         listing = _json_object(body)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SseEvent:
     event: str
     data: bytes
@@ -29,6 +29,8 @@ class SseParser:
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """Parse ``chunk`` together with what was left over from the previous one."""
         buffer = self._buffer + chunk
+        if b"\r" not in buffer and not self._data and not self._event:
+            return self._feed_lf(buffer)  # LF-only, as providers send: whole events at once
         events: list[SseEvent] = []
         start = 0
         while True:
@@ -47,6 +49,17 @@ class SseParser:
             if event is not None:
                 events.append(event)
         self._buffer = buffer[start:]
+        return events
+
+    def _feed_lf(self, buffer: bytes) -> list[SseEvent]:
+        *blocks, self._buffer = buffer.split(b"\n\n")
+        events: list[SseEvent] = []
+        for block in blocks:
+            for line in block.split(b"\n"):
+                if (event := self._line(line)) is not None:
+                    events.append(event)
+            if (event := self._dispatch()) is not None:
+                events.append(event)
         return events
 
     def _line(self, line: bytes) -> SseEvent | None:

@@ -170,10 +170,13 @@ class Registry:
         return sorted(self._rows.values(), key=lambda row: row.id)
 
     def settings(self, provider_id: str) -> ProviderSettings:
-        return self._settings.get(provider_id, ProviderSettings())
+        return self._settings.get(provider_id, _NO_SETTINGS)
 
     def is_configured(self, provider_id: str) -> bool:
         return provider_id in self._settings
+
+
+_NO_SETTINGS = ProviderSettings()
 
 
 def _custom_row(name: str, url: str, family: ApiFamily) -> Provider:

@@ -18,7 +18,7 @@ import asyncio
 import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
 import orjson
@@ -166,8 +166,8 @@ class Dispatcher:
         if item["method"] not in self.methods:
             return _error(MethodNotFound(item["method"]), item["id"]) if "id" in item else None
         request = create_request(item)
-        if "id" in item:
-            ctx = replace(ctx, request_id=item["id"])
+        if "id" in item:  # a new context directly: dataclasses.replace walks every field
+            ctx = CallContext(ctx.daemon, ctx.transport, ctx.notify, ctx.running, item["id"])
         request, result = await dispatch_request(self.methods, ctx, request)
         if request.id is NOID:
             return None

@@ -10,7 +10,6 @@ retry and fallback) still get a proper HTTP error status.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -25,9 +24,12 @@ from daemon.rpc.handlers.chat import SendParams, to_call
 from daemon.rpc.keys import DISPATCHER, STATE
 from daemon.rpc.openai_wire import (
     chunk,
+    chunk_frame,
+    chunk_head,
     completion,
     delta_of,
     error_body,
+    next_id,
     to_send_params,
     wire_usage,
 )
@@ -69,52 +71,59 @@ async def _read_json(request: web.Request, limit: int) -> Mapping[str, Any]:
 
 
 class _Stream:
-    """Writes a chat's events as ``chat.completion.chunk`` SSE, opening the response lazily."""
+    """Writes a chat's events as ``chat.completion.chunk`` SSE, opening the response lazily.
+
+    The events of one upstream read go out in one write, and every chunk's constant head
+    (id, object, created, model) is encoded once per stream.
+    """
 
     def __init__(self, request: web.Request, model: str) -> None:
         self.request = request
         self.model = model
-        self.id = f"chatcmpl-{uuid.uuid4().hex}"
+        self.id = next_id("chatcmpl-")
         self.response: web.StreamResponse | None = None
+        self._head = chunk_head(self.id, model)
 
-    async def _send(self, payload: Mapping[str, Any]) -> None:
-        assert self.response is not None
-        await self.response.write(b"data: " + orjson.dumps(payload) + b"\n\n")
+    def _frame(self, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
+        return chunk_frame(self._head, delta, finish)
 
-    async def _open(self) -> None:
+    async def _open(self) -> bytes:
         self.response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await self.response.prepare(self.request)
-        await self._send(chunk(self.id, self.model, {"role": "assistant", "content": ""}))
+        return self._frame({"role": "assistant", "content": ""})
 
-    async def emit(self, event: Event) -> None:
+    async def emit(self, events: list[Event]) -> None:
+        frames = [self._frame(delta) for event in events if (delta := delta_of(event))]
+        if not frames:
+            return
         if self.response is None:
-            await self._open()
-        delta = delta_of(event)
-        if delta is not None:
-            await self._send(chunk(self.id, self.model, delta))
+            frames.insert(0, await self._open())
+        assert self.response is not None
+        await self.response.write(b"".join(frames))
 
     async def finish(self, result: Mapping[str, Any], include_usage: bool) -> web.StreamResponse:
-        if self.response is None:  # the answer had no deltas at all
-            await self._open()
+        frames = [await self._open()] if self.response is None else []  # no deltas at all
         assert self.response is not None
-        await self._send(chunk(self.id, self.model, {}, result["finishReason"]))
+        frames.append(self._frame({}, result["finishReason"]))
         if include_usage:
             usage_chunk = {
                 **chunk(self.id, self.model, {}),
                 "choices": [],
                 "usage": wire_usage(result["usage"]),
             }
-            await self._send(usage_chunk)
-        await self.response.write(b"data: [DONE]\n\n")
+            frames.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
+        frames.append(b"data: [DONE]\n\n")
+        await self.response.write(b"".join(frames))
         await self.response.write_eof()
         return self.response
 
     async def fail(self, exc: DaemonError) -> web.StreamResponse:
         if self.response is None:
             return _error(exc)
-        await self._send(error_body(exc)[1])  # in-band, as OpenAI does once a stream is open
+        # In-band, as OpenAI does once a stream is open.
+        await self.response.write(b"data: " + orjson.dumps(error_body(exc)[1]) + b"\n\n")
         await self.response.write_eof()
         return self.response
 
@@ -147,7 +156,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         except DaemonError as exc:
             return _error(exc)
         return web.Response(
-            body=orjson.dumps(completion(result, requested, f"chatcmpl-{uuid.uuid4().hex}")),
+            body=orjson.dumps(completion(result, requested, next_id("chatcmpl-"))),
             content_type="application/json",
         )
     writer = _Stream(request, requested)

@@ -7,6 +7,8 @@ by the same schema), a result becomes a ``chat.completion``, events become
 
 from __future__ import annotations
 
+import itertools
+import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -186,6 +188,40 @@ def chunk(
         "model": model,
         "choices": [choice],
     }
+
+
+def chunk_head(completion_id: str, model: str) -> bytes:
+    """The bytes every chunk of one stream starts with, up to its choice's delta."""
+    head = orjson.dumps(
+        {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+    )
+    return b"data: " + head[:-1] + b',"choices":[{"index":0,"delta":'
+
+
+_OPEN_TAIL = b',"finish_reason":null,"logprobs":null}]}\n\n'
+
+
+def chunk_frame(head: bytes, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
+    """One SSE ``data:`` frame: the :func:`chunk` for ``delta``, built on a stream's head."""
+    tail = _OPEN_TAIL
+    if finish is not None:
+        tail = b',"finish_reason":' + orjson.dumps(finish) + b',"logprobs":null}]}\n\n'
+    return head + orjson.dumps(delta) + tail
+
+
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
+
+def next_id(prefix: str) -> str:
+    """A unique id for this daemon's lifetime (a random run prefix and a counter): unlike a
+    uuid4 it needs no system call."""
+    return f"{prefix}{_ID_PREFIX}{next(_ID_COUNTER):020x}"
 
 
 def delta_of(event: Event) -> dict[str, Any] | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any, TypedDict
 
 from daemon.adapters.types import ChatCall, Event, ReasoningDelta, TextDelta, ToolCallDelta
@@ -11,6 +10,7 @@ from daemon.errors import Cancelled, RequestInvalid, Unsupported
 from daemon.routing import Emit
 from daemon.rpc.context import CallContext
 from daemon.rpc.handlers.providers import router_of
+from daemon.rpc.openai_wire import next_id
 
 
 class SendParams(TypedDict, total=False):
@@ -77,10 +77,11 @@ def _emitter(ctx: CallContext) -> Emit:
     notify = ctx.notify
     assert notify is not None
 
-    async def emit(event: Event) -> None:
-        params = delta_params(ctx.request_id, event)
-        if params is not None:
-            await notify("chat.delta", params)
+    async def emit(events: list[Event]) -> None:
+        for event in events:
+            params = delta_params(ctx.request_id, event)
+            if params is not None:
+                await notify("chat.delta", params)
 
     return emit
 
@@ -113,7 +114,7 @@ async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
     finally:
         if running is not None:
             running.discard(ctx.request_id)  # whatever the outcome, the call is over
-    return {"id": f"chat-{uuid.uuid4().hex}", **result}
+    return {"id": next_id("chat-"), **result}
 
 
 async def cancel(ctx: CallContext, params: CancelParams) -> dict[str, bool]:
