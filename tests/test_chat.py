@@ -232,3 +232,13 @@ async def test_without_provider_or_route_the_default_provider_answers(
 ) -> None:
     _, answer = await chat(chat_session, messages=HELLO, model="gpt-fake")
     assert answer["result"]["provider"] == "openai"
+
+
+async def test_a_provider_nobody_answers_for_is_unavailable_after_retries(
+    chat_session: Session,
+) -> None:
+    _, answer = await chat(chat_session, messages=HELLO, provider="dead")
+    error = answer["error"]
+    assert error["code"] == -32024
+    assert "connection failed" in error["data"]["detail"]
+    assert [attempt["outcome"] for attempt in error["data"]["route"]] == ["UpstreamUnavailable"] * 3

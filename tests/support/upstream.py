@@ -73,6 +73,11 @@ base_url = "{base_url}"
 api_key = "sk-test-fallback-0000"
 default_model = "gpt-fake"
 
+[providers.dead]                 # nothing listens on the discard port: connection refused
+api = "openai-completions"
+base_url = "http://127.0.0.1:9/v1"
+default_model = "gpt-fake"
+
 [[model_routes]]
 prefix = "routed-"
 provider = "fake"
