@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.support.daemon import run_python
 
-HEAVY = ("playwright",)
+HEAVY = ("playwright", "daemon.adapters.openai_completions")  # adapters load on first use
 
 
 def test_importing_the_daemon_does_not_import_playwright() -> None:

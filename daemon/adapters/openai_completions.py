@@ -14,6 +14,7 @@ import orjson
 
 from daemon.adapters import common
 from daemon.adapters.http import exchange
+from daemon.adapters.openai_shapes import wire_tool_calls
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -96,21 +97,6 @@ def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     if isinstance(content, str):
         return {"role": role, "content": content}
     return {"role": role, "content": [_wire_part(part) for part in content]}
-
-
-def wire_tool_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Normalized tool calls in OpenAI's shape (arguments as a JSON string)."""
-    return [
-        {
-            "id": call["id"],
-            "type": "function",
-            "function": {
-                "name": call["name"],
-                "arguments": orjson.dumps(call["arguments"]).decode(),
-            },
-        }
-        for call in calls
-    ]
 
 
 def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from daemon.adapters.openai_completions import wire_tool_calls
+from daemon.adapters.openai_shapes import wire_tool_calls
 from daemon.adapters.types import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from daemon.errors import (
     AccessDenied,
