@@ -10,15 +10,13 @@ are started and measured the same way.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import signal
 from pathlib import Path
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from bench._aio import notify, run
+from bench._aio import run, serve_until_signal
 
 # About the size and shape of the daemon's daemon.info answer, precomputed once.
 _RESULT = orjson.dumps(
@@ -68,19 +66,7 @@ async def serve(path: Path) -> None:
     app = web.Application()
     app.router.add_post("/rpc", post_rpc)
     app.router.add_get("/rpc", ws_rpc)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    await web.UnixSite(runner, str(path), backlog=512).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    notify("READY=1")
-    try:
-        await stop.wait()
-    finally:
-        await runner.cleanup()
+    await serve_until_signal(app, path)
 
 
 def main() -> None:

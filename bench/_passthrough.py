@@ -11,14 +11,12 @@ to ``NOTIFY_SOCKET`` like the daemon, so both are started and measured the same 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
-from bench._aio import notify, run
+from bench._aio import run, serve_until_signal
 from bench._chatmodel import API_KEY
 
 UPSTREAM = web.AppKey("upstream", str)
@@ -54,19 +52,7 @@ async def serve(path: Path, upstream: str) -> None:
     async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
         app.router.add_post("/v1/chat/completions", forward)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
-        await runner.setup()
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        await web.UnixSite(runner, str(path), backlog=512).start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        notify("READY=1")
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+        await serve_until_signal(app, path)
 
 
 def main() -> None:
