@@ -6,15 +6,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 import orjson
 
-from daemon.adapters.http import retry_after_ms
-from daemon.adapters.types import Target
+from daemon.adapters.http import ErrorMapper, exchange, retry_after_ms
+from daemon.adapters.types import HttpRequest, Target
 from daemon.errors import (
     ContextTooLong,
     RateLimited,
     UpstreamAuthFailed,
     UpstreamError,
+    UpstreamProtocol,
     UpstreamRejected,
     UpstreamUnavailable,
 )
@@ -109,6 +111,27 @@ def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> U
     except orjson.JSONDecodeError:
         parsed = None
     return error_from_body(parsed, status=status, headers=headers)
+
+
+async def list_models(
+    session: aiohttp.ClientSession,
+    request: HttpRequest,
+    connect_timeout: float,
+    map_error: ErrorMapper,
+) -> list[str]:
+    """Model ids from a ``GET .../models`` answering ``{"data": [{"id": ...}, ...]}``."""
+    async for (body,) in exchange(
+        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
+    ):
+        try:
+            listing = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise UpstreamProtocol("the model list is not JSON") from None
+        items = listing.get("data") if isinstance(listing, dict) else None
+        return sorted(
+            str(item["id"]) for item in items or () if isinstance(item, dict) and "id" in item
+        )
+    return []
 
 
 def stream_ended_early() -> UpstreamError:

@@ -238,16 +238,7 @@ async def models(
 ) -> list[str]:
     """Model ids from ``GET {base}/models``."""
     headers = common.headers(target, accept="application/json")
-    request = HttpRequest(
-        "GET", common.with_query_key(f"{target.base_url}/models", target), headers
+    url = common.with_query_key(f"{target.base_url}/models", target)
+    return await common.list_models(
+        session, HttpRequest("GET", url, headers), connect_timeout, map_error
     )
-    async for (body,) in exchange(
-        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
-    ):
-        listing = _json_object(body)
-        return sorted(
-            str(item["id"])
-            for item in listing.get("data") or ()
-            if isinstance(item, dict) and "id" in item
-        )
-    return []

@@ -1,0 +1,296 @@
+"""The ``anthropic-messages`` family: ``POST {base}/messages``, JSON or SSE.
+
+Anthropic's own API (``x-api-key``) and the gateways that speak it with a bearer token
+(MiniMax, Kimi for coding). System messages move to the top-level ``system``; tool results
+become ``tool_result`` blocks of a user turn; consecutive turns of one role are merged, as the
+API wants roles to alternate. :class:`StreamParser` keeps the per-stream state Anthropic's
+events need (which content block is which tool call, the input token count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from daemon.adapters import common
+from daemon.adapters.http import exchange
+from daemon.adapters.types import (
+    ChatCall,
+    Event,
+    Finish,
+    FinishReason,
+    HttpRequest,
+    ReasoningDelta,
+    Target,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+    empty_usage,
+)
+from daemon.errors import UpstreamError, UpstreamProtocol
+
+API_VERSION = "2023-06-01"
+DEFAULT_MAX_TOKENS = 4096
+# Thinking budgets per reasoning effort; max_tokens must exceed the budget.
+THINKING_BUDGET: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+_FINISH: Mapping[str, FinishReason] = {
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "pause_turn": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "refusal": "content_filter",
+}
+_TOOL_CHOICE: Mapping[str, dict[str, str]] = {
+    "auto": {"type": "auto"},
+    "required": {"type": "any"},
+    "none": {"type": "none"},
+}
+
+
+def build_request(target: Target, call: ChatCall) -> HttpRequest:
+    """The HTTP request for ``call`` to ``target``."""
+    system = [_text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
+    body: dict[str, Any] = {
+        "model": target.model,
+        "messages": _turns([m for m in call.messages if m["role"] != "system"]),
+        "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
+        "stream": call.stream,
+    }
+    if system:
+        body["system"] = "\n\n".join(system)
+    if call.temperature is not None:
+        body["temperature"] = call.temperature
+    if call.tools:
+        body["tools"] = [_wire_tool(tool) for tool in call.tools]
+        if call.tool_choice is not None:
+            body["tool_choice"] = _wire_tool_choice(call.tool_choice)
+    if call.reasoning is not None:
+        budget = THINKING_BUDGET[call.reasoning]
+        body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        body["max_tokens"] = max(body["max_tokens"], budget + DEFAULT_MAX_TOKENS)
+        body.pop("temperature", None)  # thinking requires the default temperature
+    headers = common.headers(
+        target, accept="text/event-stream" if call.stream else "application/json"
+    )
+    headers.setdefault("anthropic-version", API_VERSION)
+    return HttpRequest("POST", f"{target.base_url}/messages", headers, orjson.dumps(body))
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def _block(part: Mapping[str, Any]) -> dict[str, Any]:
+    if part["type"] == "text":
+        return {"type": "text", "text": part["text"]}
+    if part.get("url"):
+        return {"type": "image", "source": {"type": "url", "url": part["url"]}}
+    media_type = part.get("mimeType", "image/png")
+    return {
+        "type": "image",
+        "source": {"type": "base64", "media_type": media_type, "data": part["data"]},
+    }
+
+
+def _blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    content = message.get("content", "")
+    if message["role"] == "tool":
+        return [
+            {
+                "type": "tool_result",
+                "tool_use_id": message["toolCallId"],
+                "content": _text_of(content),
+            }
+        ]
+    blocks = (
+        [{"type": "text", "text": content}]
+        if isinstance(content, str)
+        else [_block(p) for p in content]
+    )
+    blocks = [
+        b for b in blocks if b["type"] != "text" or b["text"]
+    ]  # empty text blocks are refused
+    for call in message.get("toolCalls") or ():
+        blocks.append(
+            {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["arguments"]}
+        )
+    return blocks
+
+
+def _turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Anthropic turns: tool results are user turns, and neighbours of one role merge."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = "user" if message["role"] == "tool" else message["role"]
+        blocks = _blocks(message)
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return turns
+
+
+def _wire_tool(tool: Mapping[str, Any]) -> dict[str, Any]:
+    wire = {"name": tool["name"], "input_schema": tool.get("parameters") or {"type": "object"}}
+    if tool.get("description"):
+        wire["description"] = tool["description"]
+    return wire
+
+
+def _wire_tool_choice(choice: Any) -> dict[str, str]:
+    if isinstance(choice, dict):
+        return {"type": "tool", "name": choice["name"]}
+    return _TOOL_CHOICE[choice]
+
+
+def parse_usage(raw: Mapping[str, Any], usage: Usage | None = None) -> Usage:
+    """Anthropic's usage counts merged into ``usage`` (message_delta repeats only some)."""
+    merged = empty_usage() if usage is None else usage.copy()
+
+    def count(key: str, default: int) -> int:
+        value = raw.get(key)
+        return default if value is None else int(value)
+
+    merged["inputTokens"] = count("input_tokens", merged["inputTokens"])
+    merged["outputTokens"] = count("output_tokens", merged["outputTokens"])
+    merged["cacheReadTokens"] = count("cache_read_input_tokens", merged["cacheReadTokens"])
+    merged["cacheWriteTokens"] = count("cache_creation_input_tokens", merged["cacheWriteTokens"])
+    return merged
+
+
+class StreamParser:
+    """Turns one message's SSE payloads into events; ``done`` once ``message_stop`` came."""
+
+    def __init__(self) -> None:
+        self.tools: dict[int, int] = {}  # content block index -> tool call ordinal
+        self.usage = empty_usage()
+        self.done = False
+
+    def feed(self, payload: bytes) -> list[Event]:
+        event = _json_object(payload)
+        kind = event.get("type")
+        if kind == "error":
+            raise common.error_from_body(event, status=200)
+        handler = getattr(self, f"_on_{kind}", None)
+        return handler(event) if handler is not None else []  # ping, and types added later
+
+    def _on_message_start(self, event: Mapping[str, Any]) -> list[Event]:
+        self.usage = parse_usage((event.get("message") or {}).get("usage") or {})
+        return []
+
+    def _on_content_block_start(self, event: Mapping[str, Any]) -> list[Event]:
+        block = event.get("content_block") or {}
+        if block.get("type") == "tool_use":
+            ordinal = self.tools.setdefault(int(event["index"]), len(self.tools))
+            return [ToolCallDelta(ordinal, block.get("id"), block.get("name"))]
+        if block.get("type") == "text" and block.get("text"):
+            return [TextDelta(block["text"])]
+        return []
+
+    def _on_content_block_delta(self, event: Mapping[str, Any]) -> list[Event]:
+        delta = event.get("delta") or {}
+        kind = delta.get("type")
+        if kind == "text_delta":
+            return [TextDelta(delta.get("text", ""))]
+        if kind == "thinking_delta":
+            return [ReasoningDelta(delta.get("thinking", ""))]
+        if kind == "input_json_delta":
+            ordinal = self.tools.get(int(event.get("index", -1)))
+            if ordinal is None:
+                raise UpstreamProtocol("tool input for a content block that is not a tool call")
+            return [ToolCallDelta(ordinal, arguments=delta.get("partial_json", ""))]
+        return []  # signature_delta and citations are not part of the normalized message
+
+    def _on_message_delta(self, event: Mapping[str, Any]) -> list[Event]:
+        self.usage = parse_usage(event.get("usage") or {}, self.usage)
+        events: list[Event] = [UsageEvent(self.usage)]
+        reason = (event.get("delta") or {}).get("stop_reason")
+        if reason:
+            events.append(Finish(_FINISH.get(reason, "stop")))
+        return events
+
+    def _on_message_stop(self, event: Mapping[str, Any]) -> list[Event]:
+        self.done = True
+        return []
+
+
+def parse_body(payload: bytes) -> list[Event]:
+    """Events equivalent to a whole (non-streamed) message."""
+    body = _json_object(payload)
+    if body.get("type") == "error":
+        raise common.error_from_body(body, status=200)
+    if not isinstance(body.get("content"), list):
+        raise UpstreamProtocol("the message has no content list")
+    events: list[Event] = []
+    tools = 0
+    for block in body["content"]:
+        kind = block.get("type")
+        if kind == "text" and block.get("text"):
+            events.append(TextDelta(block["text"]))
+        elif kind == "thinking" and block.get("thinking"):
+            events.append(ReasoningDelta(block["thinking"]))
+        elif kind == "tool_use":
+            arguments = orjson.dumps(block.get("input") or {}).decode()
+            events.append(ToolCallDelta(tools, block.get("id"), block.get("name"), arguments))
+            tools += 1
+    events.append(UsageEvent(parse_usage(body.get("usage") or {})))
+    events.append(Finish(_FINISH.get(body.get("stop_reason") or "end_turn", "stop")))
+    return events
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocol("the provider sent something that is not JSON") from None
+    if not isinstance(value, dict):
+        raise UpstreamProtocol("the provider sent JSON that is not an object")
+    return value
+
+
+def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
+    """The typed error for an HTTP error answer (Anthropic's 529 "overloaded" included)."""
+    return common.error_from_status(status, headers, body)
+
+
+async def stream(
+    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+) -> AsyncGenerator[list[Event], None]:
+    """Send ``call`` and yield its events as they arrive, one list per network read."""
+    request = build_request(target, call)
+    reads = exchange(
+        session, request, stream=call.stream, connect_timeout=connect_timeout, map_error=map_error
+    )
+    if not call.stream:
+        async for (body,) in reads:
+            yield parse_body(body)
+        return
+    parser = StreamParser()
+    async for payloads in reads:
+        batch = [event for payload in payloads for event in parser.feed(payload)]
+        if batch:
+            yield batch
+        if parser.done:
+            return
+    raise common.stream_ended_early()
+
+
+async def models(
+    session: aiohttp.ClientSession, target: Target, connect_timeout: float
+) -> list[str]:
+    """Model ids from ``GET {base}/models``."""
+    headers = common.headers(target, accept="application/json")
+    headers.setdefault("anthropic-version", API_VERSION)
+    return await common.list_models(
+        session,
+        HttpRequest("GET", f"{target.base_url}/models", headers),
+        connect_timeout,
+        map_error,
+    )
