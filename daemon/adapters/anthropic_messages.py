@@ -174,7 +174,7 @@ class StreamParser:
         self.done = False
 
     def feed(self, payload: bytes) -> list[Event]:
-        event = _json_object(payload)
+        event = common.json_object(payload)
         kind = event.get("type")
         if kind == "error":
             raise common.error_from_body(event, status=200)
@@ -223,7 +223,7 @@ class StreamParser:
 
 def parse_body(payload: bytes) -> list[Event]:
     """Events equivalent to a whole (non-streamed) message."""
-    body = _json_object(payload)
+    body = common.json_object(payload)
     if body.get("type") == "error":
         raise common.error_from_body(body, status=200)
     if not isinstance(body.get("content"), list):
@@ -243,16 +243,6 @@ def parse_body(payload: bytes) -> list[Event]:
     events.append(UsageEvent(parse_usage(body.get("usage") or {})))
     events.append(Finish(_FINISH.get(body.get("stop_reason") or "end_turn", "stop")))
     return events
-
-
-def _json_object(payload: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocol("the provider sent something that is not JSON") from None
-    if not isinstance(value, dict):
-        raise UpstreamProtocol("the provider sent JSON that is not an object")
-    return value
 
 
 def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:

@@ -104,6 +104,17 @@ def error_from_body(
     return UpstreamRejected(detail, **data)
 
 
+def json_object(payload: bytes) -> dict[str, Any]:
+    """``payload`` parsed as a JSON object; UpstreamProtocol when it is anything else."""
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocol("the provider sent something that is not JSON") from None
+    if not isinstance(value, dict):
+        raise UpstreamProtocol("the provider sent JSON that is not an object")
+    return value
+
+
 def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
     """The typed error for an HTTP error status and its body (JSON or not)."""
     try:

@@ -129,7 +129,7 @@ def parse_chunk(payload: bytes) -> list[Event] | None:
     """Events in one SSE ``data`` payload; None for ``[DONE]``."""
     if payload.strip() == DONE:
         return None
-    chunk = _json_object(payload)
+    chunk = common.json_object(payload)
     if "error" in chunk:
         raise common.error_from_body(chunk, status=200)
     events: list[Event] = []
@@ -155,7 +155,7 @@ def parse_chunk(payload: bytes) -> list[Event] | None:
 
 def parse_body(payload: bytes) -> list[Event]:
     """Events equivalent to a whole (non-streamed) completion."""
-    body = _json_object(payload)
+    body = common.json_object(payload)
     if "error" in body:
         raise common.error_from_body(body, status=200)
     choices = body.get("choices")
@@ -185,16 +185,6 @@ def _content_events(delta: Mapping[str, Any], events: list[Event]) -> None:
     content = delta.get("content")
     if isinstance(content, str) and content:
         events.append(TextDelta(content))
-
-
-def _json_object(payload: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise UpstreamProtocol("the provider sent something that is not JSON") from None
-    if not isinstance(value, dict):
-        raise UpstreamProtocol("the provider sent JSON that is not an object")
-    return value
 
 
 def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
