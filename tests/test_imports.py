@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from tests.support.daemon import run_python
 
-HEAVY = ("playwright", "daemon.adapters.openai_completions")  # adapters load on first use
+HEAVY = (
+    "playwright",
+    *(
+        f"daemon.adapters.{m}"
+        for m in (
+            "openai_completions",
+            "anthropic_messages",
+            "openai_responses",
+            "google_generative_ai",
+        )
+    ),
+)
 
 
 def test_importing_the_daemon_does_not_import_playwright() -> None:

@@ -34,12 +34,12 @@ class Adapter(Protocol):
 ADAPTERS: Mapping[ApiFamily, str] = {
     ApiFamily.OPENAI_COMPLETIONS: "daemon.adapters.openai_completions",
     ApiFamily.ANTHROPIC_MESSAGES: "daemon.adapters.anthropic_messages",
+    ApiFamily.OPENAI_RESPONSES: "daemon.adapters.openai_responses",
+    ApiFamily.GOOGLE_GENERATIVE_AI: "daemon.adapters.google_generative_ai",
 }
 # Families the catalog uses whose adapters come with the native-families work (issue 4).
 PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset(
     {
-        ApiFamily.OPENAI_RESPONSES,
-        ApiFamily.GOOGLE_GENERATIVE_AI,
         ApiFamily.GOOGLE_VERTEX,
         ApiFamily.AZURE_OPENAI,
         ApiFamily.COHERE_CHAT,

@@ -16,7 +16,6 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.http import exchange
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -54,7 +53,7 @@ _TOOL_CHOICE: Mapping[str, dict[str, str]] = {
 
 def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call`` to ``target``."""
-    system = [_text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
+    system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
     body: dict[str, Any] = {
         "model": target.model,
         "messages": _turns([m for m in call.messages if m["role"] != "system"]),
@@ -81,12 +80,6 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", f"{target.base_url}/messages", headers, orjson.dumps(body))
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
-
-
 def _block(part: Mapping[str, Any]) -> dict[str, Any]:
     if part["type"] == "text":
         return {"type": "text", "text": part["text"]}
@@ -106,7 +99,7 @@ def _blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             {
                 "type": "tool_result",
                 "tool_use_id": message["toolCallId"],
-                "content": _text_of(content),
+                "content": common.text_of(content),
             }
         ]
     blocks = (
@@ -250,26 +243,19 @@ def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamE
     return common.error_from_status(status, headers, body)
 
 
-async def stream(
+def stream(
     session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
 ) -> AsyncGenerator[list[Event], None]:
     """Send ``call`` and yield its events as they arrive, one list per network read."""
-    request = build_request(target, call)
-    reads = exchange(
-        session, request, stream=call.stream, connect_timeout=connect_timeout, map_error=map_error
+    return common.relay(
+        session,
+        build_request(target, call),
+        stream=call.stream,
+        connect_timeout=connect_timeout,
+        map_error=map_error,
+        parse_body=parse_body,
+        parser=StreamParser(),
     )
-    if not call.stream:
-        async for (body,) in reads:
-            yield parse_body(body)
-        return
-    parser = StreamParser()
-    async for payloads in reads:
-        batch = [event for payload in payloads for event in parser.feed(payload)]
-        if batch:
-            yield batch
-        if parser.done:
-            return
-    raise common.stream_ended_early()
 
 
 async def models(

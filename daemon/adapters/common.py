@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from daemon.adapters.http import ErrorMapper, exchange, retry_after_ms
-from daemon.adapters.types import HttpRequest, Target
+from daemon.adapters.types import Event, Finish, HttpRequest, Target
 from daemon.errors import (
     ContextTooLong,
     RateLimited,
@@ -143,6 +143,55 @@ async def list_models(
             str(item["id"]) for item in items or () if isinstance(item, dict) and "id" in item
         )
     return []
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: the string, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+class StreamParser(Protocol):
+    """A family's per-stream state: events for each SSE payload; ``done`` at its end marker."""
+
+    done: bool
+
+    def feed(self, payload: bytes) -> list[Event]: ...
+
+
+async def relay(
+    session: aiohttp.ClientSession,
+    request: HttpRequest,
+    *,
+    stream: bool,
+    connect_timeout: float,
+    map_error: ErrorMapper,
+    parse_body: Callable[[bytes], list[Event]],
+    parser: StreamParser,
+) -> AsyncGenerator[list[Event], None]:
+    """The one I/O loop of every SSE family: yield the events of each network read.
+
+    A stream ends at the parser's end marker, or when the connection closes after a finish
+    reason arrived; closing before one is a truncated answer.
+    """
+    reads = exchange(
+        session, request, stream=stream, connect_timeout=connect_timeout, map_error=map_error
+    )
+    if not stream:
+        async for (body,) in reads:
+            yield parse_body(body)
+        return
+    finished = False
+    async for payloads in reads:
+        batch = [event for payload in payloads for event in parser.feed(payload)]
+        if batch:
+            finished = finished or any(isinstance(event, Finish) for event in batch)
+            yield batch
+        if parser.done:
+            return
+    if not finished:
+        raise stream_ended_early()
 
 
 def stream_ended_early() -> UpstreamError:

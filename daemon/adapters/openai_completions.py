@@ -13,7 +13,6 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.http import exchange
 from daemon.adapters.openai_shapes import wire_tool_calls
 from daemon.adapters.types import (
     ChatCall,
@@ -72,12 +71,6 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", url, headers, orjson.dumps(body))
 
 
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if part.get("type") == "text")
-
-
 def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
     if part["type"] == "text":
         return {"type": "text", "text": part["text"]}
@@ -88,9 +81,13 @@ def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
 def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     role, content = message["role"], message.get("content", "")
     if role == "tool":
-        return {"role": "tool", "tool_call_id": message["toolCallId"], "content": _text_of(content)}
+        return {
+            "role": "tool",
+            "tool_call_id": message["toolCallId"],
+            "content": common.text_of(content),
+        }
     if role == "assistant":
-        wire: dict[str, Any] = {"role": "assistant", "content": _text_of(content) or None}
+        wire: dict[str, Any] = {"role": "assistant", "content": common.text_of(content) or None}
         if message.get("toolCalls"):
             wire["tool_calls"] = wire_tool_calls(message["toolCalls"])
         return wire
@@ -192,35 +189,33 @@ def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamE
     return common.error_from_status(status, headers, body)
 
 
-async def stream(
+class StreamParser:
+    """Chat Completions chunks into events; ``done`` at ``[DONE]`` (later ones are ignored)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def feed(self, payload: bytes) -> list[Event]:
+        events = None if self.done else parse_chunk(payload)
+        if events is None:
+            self.done = True
+            return []
+        return events
+
+
+def stream(
     session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
 ) -> AsyncGenerator[list[Event], None]:
     """Send ``call`` and yield its events as they arrive, one list per network read."""
-    request = build_request(target, call)
-    reads = exchange(
-        session, request, stream=call.stream, connect_timeout=connect_timeout, map_error=map_error
+    return common.relay(
+        session,
+        build_request(target, call),
+        stream=call.stream,
+        connect_timeout=connect_timeout,
+        map_error=map_error,
+        parse_body=parse_body,
+        parser=StreamParser(),
     )
-    if not call.stream:
-        async for (body,) in reads:
-            yield parse_body(body)
-        return
-    finished = False
-    async for payloads in reads:
-        batch: list[Event] = []
-        for payload in payloads:
-            events = parse_chunk(payload)
-            if events is None:
-                break
-            batch += events
-        else:
-            events = []  # no [DONE] in this read: there is more to come
-        finished = finished or any(isinstance(event, Finish) for event in batch)
-        if batch:
-            yield batch
-        if events is None:
-            return
-    if not finished:  # a stream may omit [DONE], but not stop before its finish_reason
-        raise common.stream_ended_early()
 
 
 async def models(
