@@ -36,13 +36,13 @@ ADAPTERS: Mapping[ApiFamily, str] = {
     ApiFamily.ANTHROPIC_MESSAGES: "daemon.adapters.anthropic_messages",
     ApiFamily.OPENAI_RESPONSES: "daemon.adapters.openai_responses",
     ApiFamily.GOOGLE_GENERATIVE_AI: "daemon.adapters.google_generative_ai",
+    ApiFamily.COHERE_CHAT: "daemon.adapters.cohere_chat",
 }
 # Families the catalog uses whose adapters come with the native-families work (issue 4).
 PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset(
     {
         ApiFamily.GOOGLE_VERTEX,
         ApiFamily.AZURE_OPENAI,
-        ApiFamily.COHERE_CHAT,
         ApiFamily.BEDROCK_CONVERSE,
         ApiFamily.OPENAI_CODEX_RESPONSES,
         ApiFamily.GOOGLE_GEMINI_CLI,
