@@ -8,38 +8,20 @@ import orjson
 import pytest
 
 from daemon.adapters import cohere_chat as adapter
-from daemon.adapters.sse import SseParser
 from daemon.adapters.types import Assembly, ChatCall, Event, Target
 from daemon.errors import UpstreamProtocol, UpstreamRejected, UpstreamUnavailable
 from daemon.providers.model import ApiFamily, Provider
-from tests.fakes import cassettes
+from tests.support import replay
+from tests.support.replay import Recordings, raw_body
 
-RECORDED = cassettes.WIRE / "cohere_v2"
-pytestmark = pytest.mark.skipif(
-    not RECORDED.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-)
-
-
-def recorded(name: str, which: int = -1) -> cassettes.Interaction:
-    return cassettes.load(RECORDED / name)[which]
-
-
-def raw_body(interaction: cassettes.Interaction) -> bytes:
-    body = (
-        interaction.body if interaction.body is not None else orjson.dumps(interaction.parsed_body)
-    )
-    return body.encode() if isinstance(body, str) else body
+recorded = Recordings("cohere_v2")
+pytestmark = recorded.needed
 
 
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:
-    """Bytes -> SSE parser -> stream parser -> assembly, the body split at ``cuts``."""
-    sse, parser, assembly, start = SseParser(), adapter.StreamParser(), Assembly(), 0
-    for end in [*sorted(cuts or []), len(body)]:
-        for event in sse.feed(body[start:end]):
-            for normalized in parser.feed(event.data):
-                assembly.add(normalized)
-        start = end
-    return assembly, parser.done
+    """The recorded body through this adapter's stream parser; and whether it saw the end."""
+    parser = adapter.StreamParser()
+    return replay.replay_stream(parser, body, cuts), parser.done
 
 
 def assembled(events: list[Event]) -> Assembly:

@@ -8,7 +8,6 @@ import orjson
 import pytest
 
 from daemon.adapters import google_generative_ai as adapter
-from daemon.adapters.sse import SseParser
 from daemon.adapters.types import Assembly, ChatCall, Finish, Target
 from daemon.errors import (
     ContextTooLong,
@@ -19,34 +18,19 @@ from daemon.errors import (
 )
 from daemon.providers.model import ApiFamily, AuthStyle, Provider
 from tests.fakes import cassettes
+from tests.support import replay
+from tests.support.replay import Recordings, raw_body
 
-RECORDED = cassettes.WIRE / "gemini"
-pytestmark = pytest.mark.skipif(
-    not RECORDED.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-)
+recorded = Recordings("gemini")
+pytestmark = recorded.needed
 VERTEX_STREAM = "test_streaming[logcontent-gemini-2.5-flash-vertexaiapi-sync-default].yaml"
 
 
-def recorded(name: str, turn: int = -1) -> cassettes.Interaction:
-    return cassettes.load(RECORDED / name)[turn]
-
-
-def raw_body(interaction: cassettes.Interaction) -> bytes:
-    body = (
-        interaction.body if interaction.body is not None else orjson.dumps(interaction.parsed_body)
-    )
-    return body.encode() if isinstance(body, str) else body
-
-
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:
-    """Bytes -> SSE parser -> stream parser -> assembly, the body split at ``cuts``."""
-    sse, parser, assembly, start = SseParser(), adapter.StreamParser(), Assembly(), 0
-    for end in [*sorted(cuts or []), len(body)]:
-        for event in sse.feed(body[start:end]):
-            for normalized in parser.feed(event.data):
-                assembly.add(normalized)
-        start = end
-    return assembly, assembly.finish is not None  # Gemini has no end marker: a finish ends it
+    """The recorded body through this adapter's stream parser; Gemini has no end marker, so
+    a finish reason is what ends it."""
+    assembly = replay.replay_stream(adapter.StreamParser(), body, cuts)
+    return assembly, assembly.finish is not None
 
 
 def assembled(body: bytes) -> Assembly:

@@ -11,7 +11,6 @@ import pytest
 from aiohttp import web
 
 from daemon.adapters import openai_responses as adapter
-from daemon.adapters.sse import SseParser
 from daemon.adapters.types import (
     Assembly,
     ChatCall,
@@ -25,34 +24,18 @@ from daemon.adapters.types import (
 from daemon.errors import RateLimited, UpstreamProtocol, UpstreamRejected, UpstreamUnavailable
 from daemon.providers.model import ApiFamily, Provider
 from tests.fakes import cassettes
+from tests.support import replay
+from tests.support.replay import Recordings, raw_body
 
-RECORDED = cassettes.WIRE / "openai_responses"
-pytestmark = pytest.mark.skipif(
-    not RECORDED.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-)
+recorded = Recordings("openai_responses")
+pytestmark = recorded.needed
 PHASES = "test_openai_responses_phase_streamed_on_part_start.yaml"
 
 
-def recorded(name: str, index: int = -1) -> cassettes.Interaction:
-    return cassettes.load(RECORDED / name)[index]
-
-
-def raw_body(interaction: cassettes.Interaction) -> bytes:
-    body = (
-        interaction.body if interaction.body is not None else orjson.dumps(interaction.parsed_body)
-    )
-    return body.encode() if isinstance(body, str) else body
-
-
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:
-    """Bytes -> SSE parser -> stream parser -> assembly, the body split at ``cuts``."""
-    sse, parser, assembly, start = SseParser(), adapter.StreamParser(), Assembly(), 0
-    for end in [*sorted(cuts or []), len(body)]:
-        for event in sse.feed(body[start:end]):
-            for normalized in parser.feed(event.data):
-                assembly.add(normalized)
-        start = end
-    return assembly, parser.done
+    """The recorded body through this adapter's stream parser; and whether it saw the end."""
+    parser = adapter.StreamParser()
+    return replay.replay_stream(parser, body, cuts), parser.done
 
 
 def parsed(name: str) -> Assembly:
