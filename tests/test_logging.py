@@ -16,7 +16,7 @@ from tests.support.methods import SECRET_IN_EXCEPTION
 
 FAKE_SECRETS = [
     "sk-proj-abcdefghijklmnop1234",
-    "ghp_abcdefghijklmnopqrstuvwxyz0123",
+    "ghp_FAKE_FAKE_FAKE_FAKE_FAKE",
     "AIzaSyA-abcdefghijklmnopqrstuvw",
     "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.abcdefghijk",
 ]

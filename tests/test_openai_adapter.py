@@ -127,7 +127,7 @@ def test_a_recorded_404_becomes_upstream_rejected_with_the_providers_words(name:
         (
             401,
             {},
-            b'{"error":{"message":"bad key sk-abcdefghijklmnop1234","code":"invalid_api_key"}}',
+            b'{"error":{"message":"bad key sk-fake-test-key-0000","code":"invalid_api_key"}}',
             UpstreamAuthFailed,
         ),
         (429, {"Retry-After": "3"}, b'{"error":{"message":"slow down"}}', RateLimited),
@@ -148,7 +148,7 @@ def test_error_answers_map_to_typed_errors(
 ) -> None:
     error = adapter.map_error(status, headers, body)
     assert type(error) is expected
-    assert "sk-abcdefghijklmnop1234" not in str(error.to_rpc()), (
+    assert "sk-fake-test-key-0000" not in str(error.to_rpc()), (
         "keys echoed by a provider are scrubbed"
     )
     if headers:

@@ -9,7 +9,7 @@ events need (which content block is which tool call, the input token count).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -30,7 +30,7 @@ from daemon.adapters.types import (
     UsageEvent,
     empty_usage,
 )
-from daemon.errors import UpstreamError, UpstreamProtocol
+from daemon.errors import UpstreamProtocol
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -238,24 +238,12 @@ def parse_body(payload: bytes) -> list[Event]:
     return events
 
 
-def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-    """The typed error for an HTTP error answer (Anthropic's 529 "overloaded" included)."""
-    return common.error_from_status(status, headers, body)
+# The typed error for an HTTP error answer (Anthropic's 529 "overloaded" included).
+map_error = common.error_from_status
 
 
-def stream(
-    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-) -> AsyncGenerator[list[Event], None]:
-    """Send ``call`` and yield its events as they arrive, one list per network read."""
-    return common.relay(
-        session,
-        build_request(target, call),
-        stream=call.stream,
-        connect_timeout=connect_timeout,
-        map_error=map_error,
-        parse_body=parse_body,
-        parser=StreamParser(),
-    )
+# Send a call and yield its events as they arrive, one list per network read.
+stream = common.streamer(build_request, parse_body, StreamParser, map_error)
 
 
 async def models(

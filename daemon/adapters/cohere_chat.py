@@ -9,7 +9,7 @@ intent before calling tools) and thinking content both become reasoning.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -31,7 +31,7 @@ from daemon.adapters.types import (
     UsageEvent,
     empty_usage,
 )
-from daemon.errors import UpstreamError, UpstreamProtocol, UpstreamUnavailable
+from daemon.errors import UpstreamProtocol, UpstreamUnavailable
 
 # Cohere's models listing lives on v1 only; it pages, 20 models by default, 1000 at most.
 MODELS_QUERY = "?endpoint=chat&page_size=1000"
@@ -219,24 +219,12 @@ def parse_body(payload: bytes) -> list[Event]:
     return events
 
 
-def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-    """The typed error for an HTTP error answer (Cohere's ``{"id", "message"}`` envelope)."""
-    return common.error_from_status(status, headers, body)
+# The typed error for an HTTP error answer (Cohere's ``{"id", "message"}`` envelope).
+map_error = common.error_from_status
 
 
-def stream(
-    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-) -> AsyncGenerator[list[Event], None]:
-    """Send ``call`` and yield its events as they arrive, one list per network read."""
-    return common.relay(
-        session,
-        build_request(target, call),
-        stream=call.stream,
-        connect_timeout=connect_timeout,
-        map_error=map_error,
-        parse_body=parse_body,
-        parser=StreamParser(),
-    )
+# Send a call and yield its events as they arrive, one list per network read.
+stream = common.streamer(build_request, parse_body, StreamParser, map_error)
 
 
 def models_url(base_url: str) -> str:

@@ -10,7 +10,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters.http import ErrorMapper, exchange, retry_after_ms
-from daemon.adapters.types import Event, Finish, HttpRequest, Target
+from daemon.adapters.types import ChatCall, Event, Finish, HttpRequest, Target
 from daemon.errors import (
     ContextTooLong,
     RateLimited,
@@ -192,6 +192,35 @@ async def relay(
             return
     if not finished:
         raise stream_ended_early()
+
+
+StreamFunction = Callable[
+    [aiohttp.ClientSession, Target, ChatCall, float], AsyncGenerator[list[Event], None]
+]
+
+
+def streamer(
+    build_request: Callable[[Target, ChatCall], HttpRequest],
+    parse_body: Callable[[bytes], list[Event]],
+    new_parser: Callable[[], StreamParser],
+    map_error: ErrorMapper,
+) -> StreamFunction:
+    """An SSE family's ``stream`` function, from its pure parts: send, then relay events."""
+
+    def stream(
+        session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+    ) -> AsyncGenerator[list[Event], None]:
+        return relay(
+            session,
+            build_request(target, call),
+            stream=call.stream,
+            connect_timeout=connect_timeout,
+            map_error=map_error,
+            parse_body=parse_body,
+            parser=new_parser(),
+        )
+
+    return stream
 
 
 def stream_ended_early() -> UpstreamError:

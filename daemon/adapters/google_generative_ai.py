@@ -12,7 +12,7 @@ Gemini 3 tool loops lose the model's signed reasoning between turns.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -257,19 +257,8 @@ def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamE
     return result
 
 
-def stream(
-    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-) -> AsyncGenerator[list[Event], None]:
-    """Send ``call`` and yield its events as they arrive, one list per network read."""
-    return common.relay(
-        session,
-        build_request(target, call),
-        stream=call.stream,
-        connect_timeout=connect_timeout,
-        map_error=map_error,
-        parse_body=parse_body,
-        parser=StreamParser(),
-    )
+# Send a call and yield its events as they arrive, one list per network read.
+stream = common.streamer(build_request, parse_body, StreamParser, map_error)
 
 
 def parse_models(payload: bytes) -> list[str]:

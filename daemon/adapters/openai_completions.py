@@ -6,7 +6,7 @@ Most catalog rows speak it. Pure functions build the request and parse chunks an
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -27,7 +27,7 @@ from daemon.adapters.types import (
     Usage,
     UsageEvent,
 )
-from daemon.errors import UpstreamError, UpstreamProtocol
+from daemon.errors import UpstreamProtocol
 from daemon.providers.model import Quirk
 
 DONE = b"[DONE]"
@@ -184,9 +184,8 @@ def _content_events(delta: Mapping[str, Any], events: list[Event]) -> None:
         events.append(TextDelta(content))
 
 
-def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-    """The typed error for an HTTP error answer."""
-    return common.error_from_status(status, headers, body)
+# The typed error for an HTTP error answer.
+map_error = common.error_from_status
 
 
 class StreamParser:
@@ -203,19 +202,8 @@ class StreamParser:
         return events
 
 
-def stream(
-    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-) -> AsyncGenerator[list[Event], None]:
-    """Send ``call`` and yield its events as they arrive, one list per network read."""
-    return common.relay(
-        session,
-        build_request(target, call),
-        stream=call.stream,
-        connect_timeout=connect_timeout,
-        map_error=map_error,
-        parse_body=parse_body,
-        parser=StreamParser(),
-    )
+# Send a call and yield its events as they arrive, one list per network read.
+stream = common.streamer(build_request, parse_body, StreamParser, map_error)
 
 
 async def models(

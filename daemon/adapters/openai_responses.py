@@ -9,7 +9,7 @@ System messages move to the top-level ``instructions``. Nothing is stored upstre
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -29,7 +29,7 @@ from daemon.adapters.types import (
     Usage,
     UsageEvent,
 )
-from daemon.errors import UpstreamError, UpstreamProtocol
+from daemon.errors import UpstreamProtocol
 
 SUMMARY_BREAK = "\n\n"  # between reasoning summary parts, streamed or not
 
@@ -245,24 +245,12 @@ def parse_body(payload: bytes) -> list[Event]:
     return events + _ending(body, tools > 0)
 
 
-def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-    """The typed error for an HTTP error answer."""
-    return common.error_from_status(status, headers, body)
+# The typed error for an HTTP error answer.
+map_error = common.error_from_status
 
 
-def stream(
-    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
-) -> AsyncGenerator[list[Event], None]:
-    """Send ``call`` and yield its events as they arrive, one list per network read."""
-    return common.relay(
-        session,
-        build_request(target, call),
-        stream=call.stream,
-        connect_timeout=connect_timeout,
-        map_error=map_error,
-        parse_body=parse_body,
-        parser=StreamParser(),
-    )
+# Send a call and yield its events as they arrive, one list per network read.
+stream = common.streamer(build_request, parse_body, StreamParser, map_error)
 
 
 async def models(
