@@ -4,37 +4,25 @@
 on one line once it listens, like ``python -m tests.fakes.openai_chat``, and serves until
 SIGTERM. Two differences, both for long benchmark runs: it runs on uvloop when importable
 (the fake shares its CPU with the load generator, so the cheaper it answers the less it bounds
-the figures), and it forgets the requests it recorded every :data:`FORGET_EVERY_S` (the test
+the figures), and it forgets the requests it recorded as it goes (the test
 fake keeps every one for assertions, which grows without bound under load).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-import signal
 
 from bench._aio import run
 from tests.fakes.openai_chat import FakeOpenAI
-
-FORGET_EVERY_S = 0.5
+from tests.fakes.serving import until_signal
 
 
 async def serve(host: str, port: int | None, unix_path: str | None) -> None:
     """Run the fake until SIGTERM or SIGINT, dropping its request log as it goes."""
     fake = FakeOpenAI()
     print(await fake.start(host, port, unix_path=unix_path), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        while not stop.is_set():
-            fake.requests.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(FORGET_EVERY_S):
-                    await stop.wait()
+        await until_signal(fake.requests.clear)
     finally:
         await fake.stop()
 

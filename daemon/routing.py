@@ -11,6 +11,7 @@ Each attempt is written into the result's ``route``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any, TypedDict
 import aiohttp
 
 from daemon.adapters import adapter_for
+from daemon.adapters.checks import check_tools
 from daemon.adapters.types import Assembly, ChatCall, Event, Target, Usage
 from daemon.auth.credentials import Credentials, Vault, resolve
 from daemon.errors import (
@@ -31,7 +33,7 @@ from daemon.errors import (
     UpstreamTimeout,
 )
 from daemon.log import get_logger
-from daemon.providers.lookup import Registry
+from daemon.providers.lookup import Registry, template_fields
 from daemon.providers.model import Provider, Quirk
 from daemon.reliability import Breaker, Policy, backoff_s
 
@@ -106,7 +108,7 @@ class Router:
         if not provider.has(Quirk.NO_MODELS_ENDPOINT) and provider.base_url is not None:
             try:
                 credentials = await resolve(provider, settings, self.vault, self.environ)
-                target = _target(provider, "", credentials.keys[0])
+                target = self.target(provider, "", credentials.keys[0])
                 adapter = adapter_for(provider.family)
                 return "live", await adapter.models(
                     self.session, target, self.policy.connect_timeout_ms / 1000
@@ -121,7 +123,16 @@ class Router:
 
     def target(self, provider: Provider, model: str, key: str | None) -> Target:
         """Where a request to ``provider`` goes; RequestInvalid when its base URL is unset."""
-        return _target(provider, model, key)
+        if provider.base_url is None or provider.has(Quirk.NEEDS_CONFIG):
+            wanted = "base_url"
+            if provider.base_url_template:
+                wanted += " (or " + ", ".join(template_fields(provider.base_url_template)) + ")"
+            raise RequestInvalid(
+                f"{provider.id} needs {wanted} in [providers.{provider.id}] of the config",
+                field="provider",
+            )
+        options = self.registry.settings(provider.id).options
+        return Target(provider, provider.base_url, model, key, options=options)
 
     def _routed(self, model: str | None) -> str | None:
         for prefix, provider in self.policy.model_routes:
@@ -186,7 +197,8 @@ class Router:
                     self.environ,
                     request_key,
                 )
-                target = _target(provider, model, credentials.keys[0])
+                check_tools(call.tools, provider.family)
+                target = self.target(provider, model, credentials.keys[0])
                 result = await self._with_retries(target, credentials, call, state, route)
             except UpstreamError as exc:
                 _record_breaker(breaker, exc)
@@ -235,7 +247,7 @@ class Router:
                     raise
                 if isinstance(exc, RateLimited) and key_index + 1 < len(keys):
                     key_index += 1  # another key may have quota left: no need to wait
-                    target = _target(target.provider, target.model, keys[key_index])
+                    target = dataclasses.replace(target, key=keys[key_index])
                     continue
                 failures += 1
                 delay = backoff_s(self.policy, failures, exc.data.get("retryAfterMs"))
@@ -340,13 +352,6 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
-def _target(provider: Provider, model: str, key: str | None) -> Target:
-    if provider.base_url is None or provider.has(Quirk.NEEDS_CONFIG):
-        raise RequestInvalid(
-            f"{provider.id} needs a base_url in [providers.{provider.id}] of the config",
-            field="provider",
-        )
-    return Target(provider, provider.base_url, model, key)
 
 
 def _record_breaker(breaker: Breaker, exc: UpstreamError) -> None:

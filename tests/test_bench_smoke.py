@@ -13,6 +13,8 @@ def test_the_rpc_benchmark_runs_and_reports_every_figure() -> None:
         "WebSocket, 1 connection, pipelined",
         "Cold start",
         "Idle RSS",
+        "Per-family chat benchmark",
+        "stream added p50 (ms)",
     ):
         assert figure in result.stdout
     assert "Problems: none" in result.stdout

@@ -8,20 +8,17 @@ still listening, and leaves nothing running behind.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
 
-import aiohttp
 import orjson
 import pytest
 
 from tests.support.daemon import REPO, DaemonProcess, running_daemon
 from tests.support.transports import open_session
 from tests.support.upstream import ThreadedUpstream, upstream_config
+from tests.support.wsrpc import unix_http, websocket
 
 HELLO = [{"role": "user", "content": "hello there"}]
 ECHO = "Echo: hello there"
@@ -30,7 +27,6 @@ NOTICE_S = 1.0  # how soon the provider must see the daemon hang up
 DRAIN_DEADLINE_S = 2.0
 BAD_LOG_LINES = ("Task was destroyed", "Unclosed", "exception was never retrieved")
 
-_ids = itertools.count(1)
 
 
 def slow_model(name: str) -> tuple[str, str]:
@@ -50,54 +46,6 @@ async def provider_notices_hang_up(upstream: ThreadedUpstream, before: int) -> N
     await upstream.wait(upstream.fake.wait_disconnect(timeout=NOTICE_S, count=before + 1))
 
 
-def unix_http(daemon: DaemonProcess) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.socket)))
-
-
-class Rpc:
-    """JSON-RPC over one WebSocket, keeping answers that arrive while waiting for others."""
-
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.answers: dict[Any, dict[str, Any]] = {}
-        self.deltas: dict[Any, list[dict[str, Any]]] = {}
-
-    async def send(self, method: str, params: dict[str, Any]) -> str:
-        request_id = f"{method}-{next(_ids)}"
-        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
-        await self.ws.send_str(orjson.dumps(body).decode())
-        return request_id
-
-    async def _receive(self) -> None:
-        async with asyncio.timeout(10):
-            frame = await self.ws.receive()
-        assert frame.type == aiohttp.WSMsgType.TEXT, f"unexpected frame {frame}"
-        message = orjson.loads(frame.data)
-        if message.get("method") == "chat.delta":
-            params = message["params"]
-            self.deltas.setdefault(params["requestId"], []).append(params)
-        else:
-            self.answers[message["id"]] = message
-
-    async def first_delta(self, request_id: str) -> dict[str, Any]:
-        while not self.deltas.get(request_id):
-            assert request_id not in self.answers, self.answers[request_id]
-            await self._receive()
-        return self.deltas[request_id][0]
-
-    async def answer(self, request_id: str) -> dict[str, Any]:
-        while request_id not in self.answers:
-            await self._receive()
-        return self.answers.pop(request_id)
-
-    async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        return await self.answer(await self.send(method, params))
-
-
-@contextlib.asynccontextmanager
-async def websocket(daemon: DaemonProcess) -> AsyncIterator[Rpc]:
-    async with unix_http(daemon) as http, http.ws_connect("http://sb/rpc") as ws:
-        yield Rpc(ws)
 
 
 # --- chat.cancel ---------------------------------------------------------------------------

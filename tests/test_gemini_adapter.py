@@ -40,6 +40,13 @@ def assembled(body: bytes) -> Assembly:
     return assembly
 
 
+def calls_of(assembly: Assembly) -> list[tuple[str, dict[str, Any]]]:
+    """(name, arguments) of each tool call; Gemini sends no ids, so the adapter's are random."""
+    calls = assembly.message()["toolCalls"]
+    assert all(call["id"].startswith("call_") for call in calls)
+    return [(call["name"], call["arguments"]) for call in calls]
+
+
 def test_a_recorded_text_stream() -> None:
     body = raw_body(recorded("test_google_model_stream.yaml"))
     assert b"\r\n\r\n" in body
@@ -70,14 +77,11 @@ def test_usage_is_cumulative_and_the_last_chunk_wins() -> None:
 def test_recorded_streamed_function_calls_and_the_answer_after_them() -> None:
     first, done = replay_stream(raw_body(recorded("test_google_model_iter_stream.yaml", 0)))
     assert done
-    assert first.message()["toolCalls"] == [
-        {"id": "call_0", "name": "get_capital", "arguments": {"country": "France"}}
-    ]
+    assert calls_of(first) == [("get_capital", {"country": "France"})]
     assert first.finish_reason() == "tool_calls"  # Gemini says STOP
     second, _ = replay_stream(raw_body(recorded("test_google_model_iter_stream.yaml", 1)))
-    assert second.message()["toolCalls"] == [
-        {"id": "call_0", "name": "get_temperature", "arguments": {"city": "Paris"}}
-    ]
+    assert calls_of(second) == [("get_temperature", {"city": "Paris"})]
+    assert first.message()["toolCalls"][0]["id"] != second.message()["toolCalls"][0]["id"]
     last, _ = replay_stream(raw_body(recorded("test_google_model_iter_stream.yaml", 2)))
     assert last.message() == {"role": "assistant", "content": "The temperature in Paris is 30°C.\n"}
     assert last.finish_reason() == "stop"
@@ -88,11 +92,10 @@ def test_a_signed_function_call_finishes_in_a_later_chunk() -> None:
     name = "test_google_streaming_tool_call_thought_signature.yaml"
     call, done = replay_stream(raw_body(recorded(name, 0)))
     assert done
-    assert call.message() == {
-        "role": "assistant",
-        "content": "",
-        "toolCalls": [{"id": "call_0", "name": "get_country", "arguments": {}}],
-    }
+    message = call.message()
+    assert (message["content"], calls_of(call)) == ("", [("get_country", {})])
+    signature = message["toolCalls"][0]["signature"]
+    assert signature.startswith("EpwICpkIAXLI2nxl"), "the thoughtSignature is kept for next turn"
     assert call.finish_reason() == "tool_calls"
     assert call.usage["reasoningTokens"] == 202
     answer, _ = replay_stream(raw_body(recorded(name, 1)))
@@ -150,9 +153,7 @@ def test_recorded_json_responses_parse() -> None:
     }
     assert simple.usage["outputTokens"] == 9 + 34
     first = assembled(raw_body(recorded("test_google_tool_output.yaml", 0)))
-    assert first.message()["toolCalls"] == [
-        {"id": "call_0", "name": "get_user_country", "arguments": {}}
-    ]
+    assert calls_of(first) == [("get_user_country", {})]
     final = assembled(raw_body(recorded("test_google_tool_output.yaml", 1)))
     assert final.message()["toolCalls"][0]["arguments"] == {
         "city": "Mexico City",
@@ -168,9 +169,7 @@ def test_recorded_json_array_streams_parse() -> None:
     thought_and_call = assembled(body)
     message = thought_and_call.message()
     assert message["reasoning"].startswith("**Generating Pelican Names**")
-    assert message["toolCalls"] == [
-        {"id": "call_0", "name": "pelican_name_generator", "arguments": {}}
-    ]
+    assert calls_of(thought_and_call) == [("pelican_name_generator", {})]
     assert thought_and_call.finish_reason() == "tool_calls"
     assert thought_and_call.usage["reasoningTokens"] == 42
     # Each element of the array is a response of its own, as the brief's replay does it.
@@ -421,3 +420,19 @@ def test_reasoning_and_limits_go_to_the_generation_config() -> None:
             "thinkingBudget": adapter.THINKING_BUDGET["medium"],
         },
     }
+
+
+def test_a_signed_call_goes_back_with_its_thought_signature() -> None:
+    call = {"id": "call_1", "name": "get_country", "arguments": {}, "signature": "EpwSIG"}
+    unsigned = {"id": "call_2", "name": "get_city", "arguments": {}}
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "where?"},
+        {"role": "assistant", "content": "", "toolCalls": [call, unsigned]},
+        {"role": "tool", "toolCallId": "call_1", "content": "Mexico"},
+        {"role": "tool", "toolCallId": "call_2", "content": "Mexico City"},
+    ]
+    _, body, _ = request_of(ChatCall(model="m", messages=messages))
+    parts = body["contents"][1]["parts"]
+    signed = {"functionCall": {"name": "get_country", "args": {}}, "thoughtSignature": "EpwSIG"}
+    assert parts[0] == signed
+    assert "thoughtSignature" not in parts[1]

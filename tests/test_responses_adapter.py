@@ -368,8 +368,10 @@ def test_a_plain_request_with_reasoning_and_a_named_tool_choice() -> None:
         tools=[{"name": "f", "parameters": {"type": "object", "properties": {}}}],
         tool_choice={"name": "f"},
         reasoning="high",
+        temperature=0.3,
     )
     headers, body, _ = request_of(call)
+    assert "temperature" not in body, "reasoning models refuse a temperature"
     assert headers["Accept"] == "application/json"
     assert body["input"] == [{"role": "user", "content": [{"type": "input_text", "text": "hi"}]}]
     assert body["reasoning"] == {"effort": "high", "summary": "auto"}

@@ -37,13 +37,13 @@ ADAPTERS: Mapping[ApiFamily, str] = {
     ApiFamily.OPENAI_RESPONSES: "daemon.adapters.openai_responses",
     ApiFamily.GOOGLE_GENERATIVE_AI: "daemon.adapters.google_generative_ai",
     ApiFamily.COHERE_CHAT: "daemon.adapters.cohere_chat",
+    ApiFamily.GOOGLE_VERTEX: "daemon.adapters.google_vertex",
+    ApiFamily.AZURE_OPENAI: "daemon.adapters.azure_openai",
+    ApiFamily.BEDROCK_CONVERSE: "daemon.adapters.bedrock_converse",
 }
 # Families the catalog uses whose adapters come with the native-families work (issue 4).
 PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset(
     {
-        ApiFamily.GOOGLE_VERTEX,
-        ApiFamily.AZURE_OPENAI,
-        ApiFamily.BEDROCK_CONVERSE,
         ApiFamily.OPENAI_CODEX_RESPONSES,
         ApiFamily.GOOGLE_GEMINI_CLI,
         ApiFamily.GITHUB_COPILOT,

@@ -110,6 +110,12 @@ def _blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
     blocks = [
         b for b in blocks if b["type"] != "text" or b["text"]
     ]  # empty text blocks are refused
+    if message.get("reasoningSignature"):
+        # With thinking on, Anthropic wants the turn's signed thinking back before its tool
+        # calls; unsigned reasoning (another family's) cannot be sent as thinking at all.
+        thinking = message.get("reasoning", "")
+        signature = message["reasoningSignature"]
+        blocks.insert(0, {"type": "thinking", "thinking": thinking, "signature": signature})
     for call in message.get("toolCalls") or ():
         blocks.append(
             {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["arguments"]}
@@ -194,12 +200,14 @@ class StreamParser:
             return [TextDelta(delta.get("text", ""))]
         if kind == "thinking_delta":
             return [ReasoningDelta(delta.get("thinking", ""))]
+        if kind == "signature_delta":
+            return [ReasoningDelta("", signature=delta.get("signature"))]
         if kind == "input_json_delta":
             ordinal = self.tools.get(int(event.get("index", -1)))
             if ordinal is None:
                 raise UpstreamProtocol("tool input for a content block that is not a tool call")
             return [ToolCallDelta(ordinal, arguments=delta.get("partial_json", ""))]
-        return []  # signature_delta and citations are not part of the normalized message
+        return []  # citations are not part of the normalized message
 
     def _on_message_delta(self, event: Mapping[str, Any]) -> list[Event]:
         self.usage = parse_usage(event.get("usage") or {}, self.usage)
@@ -228,7 +236,7 @@ def parse_body(payload: bytes) -> list[Event]:
         if kind == "text" and block.get("text"):
             events.append(TextDelta(block["text"]))
         elif kind == "thinking" and block.get("thinking"):
-            events.append(ReasoningDelta(block["thinking"]))
+            events.append(ReasoningDelta(block["thinking"], signature=block.get("signature")))
         elif kind == "tool_use":
             arguments = orjson.dumps(block.get("input") or {}).decode()
             events.append(ToolCallDelta(tools, block.get("id"), block.get("name"), arguments))

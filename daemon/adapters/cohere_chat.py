@@ -32,6 +32,7 @@ from daemon.adapters.types import (
     empty_usage,
 )
 from daemon.errors import UpstreamProtocol, UpstreamUnavailable
+from daemon.log import scrub
 
 # Cohere's models listing lives on v1 only; it pages, 20 models by default, 1000 at most.
 MODELS_QUERY = "?endpoint=chat&page_size=1000"
@@ -128,9 +129,11 @@ def parse_usage(raw: Mapping[str, Any]) -> Usage:
     return usage
 
 
-def _finish(reason: str | None) -> FinishReason:
+def _finish(reason: str | None, error: Any = None) -> FinishReason:
+    """The normalized finish reason; an ``ERROR`` finish raises with Cohere's ``error`` text."""
     if reason == "ERROR":
-        raise UpstreamUnavailable("Cohere ended the answer with an error")
+        detail = scrub(str(error))[: common.DETAIL_LIMIT] if error else ""
+        raise UpstreamUnavailable(detail or "Cohere ended the answer with an error")
     return _FINISH.get(reason or "COMPLETE", "stop")
 
 
@@ -191,7 +194,7 @@ class StreamParser:
     def _on_message_end(self, event: Mapping[str, Any]) -> list[Event]:
         delta = event.get("delta") or {}
         self.done = True
-        reason = _finish(delta.get("finish_reason"))
+        reason = _finish(delta.get("finish_reason"), delta.get("error"))
         return [UsageEvent(parse_usage(delta.get("usage") or {})), Finish(reason)]
 
 

@@ -38,6 +38,8 @@ _CONTEXT_HINTS = (
     "prompt is too long",
 )
 _UNAVAILABLE = frozenset({408, 409, 425, 529})
+# Words of an in-stream error (no HTTP status to go by) that blame the provider's side.
+_SERVER_SIDE = ("overload", "server_error", "api_error", "internal", "unavailable", "timeout")
 
 
 def headers(target: Target, *, accept: str) -> dict[str, str]:
@@ -96,11 +98,9 @@ def error_from_body(
     if any(hint in lowered for hint in _CONTEXT_HINTS):
         return ContextTooLong(detail, **data)
     if status == 200:  # an error object inside a successful stream
-        return (
-            UpstreamUnavailable(detail, **data)
-            if "overload" in lowered
-            else UpstreamRejected(detail, **data)
-        )
+        if any(hint in lowered for hint in _SERVER_SIDE):
+            return UpstreamUnavailable(detail, **data)
+        return UpstreamRejected(detail, **data)
     return UpstreamRejected(detail, **data)
 
 
@@ -143,6 +143,35 @@ async def list_models(
             str(item["id"]) for item in items or () if isinstance(item, dict) and "id" in item
         )
     return []
+
+
+MODEL_PAGES = 20  # enough for every listing seen; a provider that never ends is cut off
+
+
+async def paged_models(
+    session: aiohttp.ClientSession,
+    page_request: Callable[[str | None], HttpRequest],
+    parse: Callable[[bytes], list[str]],
+    token_field: str,
+    connect_timeout: float,
+    map_error: ErrorMapper,
+) -> list[str]:
+    """Model ids over every page of a listing that names its next page in ``token_field``."""
+    ids: list[str] = []
+    token: str | None = None
+    for _ in range(MODEL_PAGES):
+        async for (body,) in exchange(
+            session,
+            page_request(token),
+            stream=False,
+            connect_timeout=connect_timeout,
+            map_error=map_error,
+        ):
+            ids += parse(body)
+            token = json_object(body).get(token_field) or None
+        if token is None:
+            break
+    return sorted(set(ids))
 
 
 def text_of(content: Any) -> str:

@@ -5,21 +5,22 @@ Google's Gemini API, JSON or SSE (``:streamGenerateContent?alt=sse``; events end
 ``systemInstruction``; assistant tool calls become ``functionCall`` parts of a ``model`` turn and
 tool results ``functionResponse`` parts of a ``user`` turn, named after the call they answer (the
 wire has no call ids); neighbouring turns of one role are merged. Gemini sends every function
-call whole, without an id, so :class:`StreamParser` numbers them ``call_<n>``. Usage is
-cumulative on every chunk: the last one wins. ``thoughtSignature`` on parts is not kept yet, so
-Gemini 3 tool loops lose the model's signed reasoning between turns.
+call whole, often without an id: :class:`StreamParser` gives those a random one. Usage is
+cumulative on every chunk: the last one wins. A ``functionCall``'s ``thoughtSignature`` becomes
+the tool call's ``signature`` and goes back with the call on the next turn, as Gemini 3 needs.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.http import exchange
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -55,12 +56,29 @@ _BAD_KEY_HINTS = ("API_KEY_INVALID", "API key not valid")
 _CONTEXT_HINT = "exceeds the maximum number of tokens"
 
 
+def _new_call_id() -> str:
+    # Gemini names calls but gives them no id; ids must stay unique across a conversation's
+    # turns, so that each tool result finds its call.
+    return f"call_{secrets.token_hex(8)}"
+
+
 def _model_url(target: Target, method: str) -> str:
     return f"{target.base_url}/models/{target.model.removeprefix('models/')}:{method}"
 
 
 def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call`` to ``target``."""
+    body = request_body(call)
+    if call.stream:
+        url, accept = _model_url(target, "streamGenerateContent") + "?alt=sse", "text/event-stream"
+    else:
+        url, accept = _model_url(target, "generateContent"), "application/json"
+    headers = common.headers(target, accept=accept)
+    return HttpRequest("POST", common.with_query_key(url, target), headers, orjson.dumps(body))
+
+
+def request_body(call: ChatCall) -> dict[str, Any]:
+    """The ``GenerateContentRequest`` for ``call``; Vertex AI takes the same body."""
     system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
     body: dict[str, Any] = {
         "contents": _contents([m for m in call.messages if m["role"] != "system"])
@@ -81,12 +99,7 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
         config["thinkingConfig"] = {"includeThoughts": True, "thinkingBudget": budget}
     if config:
         body["generationConfig"] = config
-    if call.stream:
-        url, accept = _model_url(target, "streamGenerateContent") + "?alt=sse", "text/event-stream"
-    else:
-        url, accept = _model_url(target, "generateContent"), "application/json"
-    headers = common.headers(target, accept=accept)
-    return HttpRequest("POST", common.with_query_key(url, target), headers, orjson.dumps(body))
+    return body
 
 
 def _part(part: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,7 +127,10 @@ def _parts(message: Mapping[str, Any], names: dict[str, str]) -> list[dict[str, 
     parts = [p for p in parts if "text" not in p or p["text"]]  # empty text parts are refused
     for call in message.get("toolCalls") or ():
         names[call["id"]] = call["name"]
-        parts.append({"functionCall": {"name": call["name"], "args": call["arguments"]}})
+        part = {"functionCall": {"name": call["name"], "args": call["arguments"]}}
+        if call.get("signature"):
+            part["thoughtSignature"] = call["signature"]  # Gemini 3 refuses the turn without it
+        parts.append(part)
     return parts
 
 
@@ -199,9 +215,9 @@ class StreamParser:
             index = self.calls
             self.calls += 1
             arguments = orjson.dumps(call.get("args") or {}).decode()
-            return [
-                ToolCallDelta(index, call.get("id") or f"call_{index}", call.get("name"), arguments)
-            ]
+            call_id = call.get("id") or _new_call_id()
+            signature = part.get("thoughtSignature")
+            return [ToolCallDelta(index, call_id, call.get("name"), arguments, signature)]
         text = part.get("text")
         if not text:
             return []
@@ -280,11 +296,15 @@ def parse_models(payload: bytes) -> list[str]:
 async def models(
     session: aiohttp.ClientSession, target: Target, connect_timeout: float
 ) -> list[str]:
-    """Model ids from ``GET {base}/models`` (one page of up to 1000, the API's maximum)."""
-    url = common.with_query_key(f"{target.base_url}/models?pageSize=1000", target)
-    request = HttpRequest("GET", url, common.headers(target, accept="application/json"))
-    async for (body,) in exchange(
-        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
-    ):
-        return parse_models(body)
-    return []
+    """Model ids from ``GET {base}/models``, every page (1000 a page, the API's maximum)."""
+    headers = common.headers(target, accept="application/json")
+
+    def page(token: str | None) -> HttpRequest:
+        url = f"{target.base_url}/models?pageSize=1000"
+        if token:
+            url += f"&pageToken={quote(token, safe='')}"
+        return HttpRequest("GET", common.with_query_key(url, target), headers)
+
+    return await common.paged_models(
+        session, page, parse_models, "nextPageToken", connect_timeout, map_error
+    )

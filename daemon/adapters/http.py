@@ -1,18 +1,20 @@
 """The one I/O step every HTTP adapter shares, and the translation of its failures.
 
 :func:`exchange` makes one request on the shared ``aiohttp.ClientSession`` and yields the
-payloads: each SSE ``data`` of a stream, or the whole body once. aiohttp's exceptions and
-timeouts become :mod:`daemon.errors` here and nowhere else.
+payloads: each SSE ``data`` of a stream, or the whole body once; a family with a binary
+framing (Bedrock's eventstream) asks for each network read as it came. aiohttp's exceptions
+and timeouts become :mod:`daemon.errors` here and nowhere else.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from daemon.adapters.sse import SseParser
 from daemon.adapters.types import HttpRequest
@@ -68,19 +70,25 @@ async def exchange(
     stream: bool,
     connect_timeout: float,
     map_error: ErrorMapper,
-) -> AsyncIterator[list[bytes]]:
+    raw: str | None = None,
+    exact_url: bool = False,
+) -> AsyncGenerator[list[bytes], None]:
     """Yield the SSE data payloads of each network read (``stream``; a read may complete no
     event, or several) or the body once; raise UpstreamError on failure.
 
+    ``raw``: the stream's content type (``application/vnd.amazon.eventstream``); each read is
+    yielded unparsed, for the caller to frame. ``exact_url``: the URL is already percent-encoded
+    and signed, so it goes out byte for byte (aiohttp would otherwise turn ``%3A`` into ``:``).
     First-byte, idle and total limits belong to the caller, which wraps its whole loop over
     this generator in ``asyncio.timeout``: a timeout must never span a ``yield``.
     """
     timeout = aiohttp.ClientTimeout(
         total=None, connect=connect_timeout, sock_connect=connect_timeout
     )
+    url = URL(request.url, encoded=True) if exact_url else request.url
     try:
         async with session.request(
-            request.method, request.url, headers=request.headers, data=request.body, timeout=timeout
+            request.method, url, headers=request.headers, data=request.body, timeout=timeout
         ) as response:
             if response.status >= 400:
                 body = await _read_at_most(response, ERROR_BODY_LIMIT)
@@ -88,11 +96,13 @@ async def exchange(
             if not stream:
                 yield [await response.read()]
                 return
-            if "event-stream" not in response.headers.get("Content-Type", ""):
+            if (raw or "event-stream") not in response.headers.get("Content-Type", ""):
                 raise await _not_a_stream(response, map_error)
-            parser = SseParser()
+            parser = None if raw else SseParser()
             while chunk := await response.content.readany():
-                if events := parser.feed(chunk):
+                if parser is None:
+                    yield [chunk]
+                elif events := parser.feed(chunk):
                     yield [event.data for event in events]
     except aiohttp.ClientPayloadError:
         raise UpstreamUnavailable("the connection broke in the middle of the answer") from None

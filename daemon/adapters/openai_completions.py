@@ -42,6 +42,16 @@ _FINISH: Mapping[str, FinishReason] = {
 
 def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call`` to ``target``."""
+    url = common.with_query_key(f"{target.base_url}/chat/completions", target)
+    return request_to(url, target, call)
+
+
+def request_to(url: str, target: Target, call: ChatCall) -> HttpRequest:
+    """The Chat Completions request for ``call``, posted to ``url``.
+
+    Families that speak this wire at another address (Azure OpenAI) build their URL and
+    call this, so the body and headers stay defined once.
+    """
     body: dict[str, Any] = {
         "model": target.model,
         "messages": [_wire_message(m) for m in call.messages],
@@ -67,7 +77,6 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     headers = common.headers(
         target, accept="text/event-stream" if call.stream else "application/json"
     )
-    url = common.with_query_key(f"{target.base_url}/chat/completions", target)
     return HttpRequest("POST", url, headers, orjson.dumps(body))
 
 

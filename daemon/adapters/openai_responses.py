@@ -47,7 +47,9 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
         body["instructions"] = "\n\n".join(system)
     if call.max_tokens is not None:
         body["max_output_tokens"] = call.max_tokens
-    if call.temperature is not None:
+    if call.temperature is not None and call.reasoning is None:
+        # Reasoning models refuse a temperature ("Unsupported parameter"), as Anthropic's
+        # thinking does: with reasoning on, the model's own sampling applies.
         body["temperature"] = call.temperature
     if call.tools:
         body["tools"] = [_wire_tool(tool) for tool in call.tools]

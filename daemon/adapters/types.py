@@ -7,8 +7,9 @@ request for its wire family and turns what comes back into :data:`Event` values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
 
@@ -21,6 +22,9 @@ class ToolCall(TypedDict):
     id: str
     name: str
     arguments: dict[str, Any]
+    # Opaque provider data that must go back with the call on the next turn (Gemini's
+    # thoughtSignature); absent when the provider sent none.
+    signature: NotRequired[str]
 
 
 class Usage(TypedDict):
@@ -71,6 +75,8 @@ class Target:
     model: str
     key: str | None
     headers: tuple[tuple[str, str], ...] = ()
+    # Family settings from [providers.<id>] (api_version, project, location, region, ...).
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +97,8 @@ class TextDelta:
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class ReasoningDelta:
     text: str
+    # Anthropic signs its thinking; the signature must go back with it on the next turn.
+    signature: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
@@ -101,6 +109,7 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+    signature: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
@@ -121,6 +130,7 @@ class _PartialCall:
     id: str = ""
     name: str = ""
     arguments: list[str] = field(default_factory=list)
+    signature: str | None = None
 
 
 @dataclass(slots=True)
@@ -129,6 +139,7 @@ class Assembly:
 
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    reasoning_signature: str | None = None
     calls: dict[int, _PartialCall] = field(default_factory=dict)
     usage: Usage = field(default_factory=empty_usage)
     finish: FinishReason | None = None
@@ -138,12 +149,14 @@ class Assembly:
         match event:
             case TextDelta(text=text):
                 self.text.append(text)
-            case ReasoningDelta(text=text):
+            case ReasoningDelta(text=text, signature=signature):
                 self.reasoning.append(text)
+                self.reasoning_signature = signature or self.reasoning_signature
             case ToolCallDelta():
                 call = self.calls.setdefault(event.index, _PartialCall())
                 call.id = event.id or call.id
                 call.name = event.name or call.name
+                call.signature = event.signature or call.signature
                 call.arguments.append(event.arguments)
             case UsageEvent(usage=usage):
                 self.usage = usage
@@ -155,6 +168,8 @@ class Assembly:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text)}
         if self.reasoning:
             message["reasoning"] = "".join(self.reasoning)
+        if self.reasoning_signature:
+            message["reasoningSignature"] = self.reasoning_signature
         if self.calls:
             message["toolCalls"] = [self._tool_call(self.calls[i]) for i in sorted(self.calls)]
         return message
@@ -173,4 +188,7 @@ class Assembly:
             arguments = {"_raw": text}  # the model wrote invalid JSON; hand it over as it is
         if not isinstance(arguments, dict):
             arguments = {"_value": arguments}
-        return {"id": call.id, "name": call.name, "arguments": arguments}
+        assembled: ToolCall = {"id": call.id, "name": call.name, "arguments": arguments}
+        if call.signature:
+            assembled["signature"] = call.signature
+        return assembled

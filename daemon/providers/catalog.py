@@ -487,14 +487,21 @@ PROVIDERS: tuple[Provider, ...] = (
         id="azure-openai",
         name="Azure OpenAI",
         family=ApiFamily.AZURE_OPENAI,
-        base_url=None,  # https://{resource}.openai.azure.com/openai/deployments/{deployment}
+        # Per tenant: config `resource = "myres"` builds the base URL from the template, or
+        # base_url sets it outright (a custom domain, an API gateway). The model is the
+        # deployment name; the adapter adds /deployments/{model}/chat/completions?api-version=.
+        base_url=None,
+        base_url_template="https://{resource}.openai.azure.com/openai",
         auth=AuthStyle.API_KEY,
         env_keys=("AZURE_OPENAI_API_KEY",),
         aliases=("azure", "azure-openai-service", "azure-cognitive-services"),
         logins=(LoginMethod.API_KEY,),
         # o-series deployments require max_completion_tokens and every current api-version
-        # accepts it for all models.
-        quirks=frozenset({Quirk.NEEDS_CONFIG, Quirk.MAX_COMPLETION_TOKENS}),
+        # accepts it for all models. The data plane's GET /models lists base models, not
+        # deployments (those are on the control plane): model names come from config.
+        quirks=frozenset(
+            {Quirk.NEEDS_CONFIG, Quirk.MAX_COMPLETION_TOKENS, Quirk.NO_MODELS_ENDPOINT}
+        ),
         docs_url="https://learn.microsoft.com/azure/ai-foundry/openai/latest",
     ),
     Provider(
@@ -526,13 +533,19 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider(
         id="google-vertex-anthropic",
         name="Claude on Vertex AI",
-        # Anthropic publisher models on Vertex (rawPredict); the google-vertex adapter picks
-        # the publisher path. pi defers it as a separate high-risk surface.
+        # Anthropic publisher models on Vertex (:rawPredict / :streamRawPredict with the
+        # Messages body); ANTHROPIC_PUBLISHER tells the google-vertex adapter to use that path.
+        # pi defers it as a separate high-risk surface. URL and auth as on vertex-ai below.
         family=ApiFamily.GOOGLE_VERTEX,
         base_url=None,
+        base_url_template=(
+            "https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}"
+        ),
+        auth=AuthStyle.X_GOOG_API_KEY,
         env_keys=("GOOGLE_CLOUD_API_KEY", "VERTEX_API_KEY"),
+        key_optional=True,
         logins=(LoginMethod.API_KEY,),
-        quirks=frozenset({Quirk.NEEDS_CONFIG}),
+        quirks=frozenset({Quirk.NEEDS_CONFIG, Quirk.NO_MODELS_ENDPOINT, Quirk.ANTHROPIC_PUBLISHER}),
         docs_url="https://cloud.google.com/vertex-ai/generative-ai/docs/partner-models/use-claude",
     ),
     Provider(
@@ -551,11 +564,26 @@ PROVIDERS: tuple[Provider, ...] = (
         id="vertex-ai",
         name="Google Vertex AI",
         family=ApiFamily.GOOGLE_VERTEX,
-        base_url=None,  # https://{region}-aiplatform.googleapis.com/v1/projects/{project}/...
+        base_url=None,
+        # Filled from [providers.<id>] project + location. The "global" location has no regional
+        # host, so set base_url instead:
+        #   https://aiplatform.googleapis.com/v1/projects/P/locations/global
+        # and for express-mode API keys, which need no project: https://aiplatform.googleapis.com/v1
+        # (the adapter appends /publishers/{google|anthropic}/models/{model}:{method}).
+        base_url_template=(
+            "https://{location}-aiplatform.googleapis.com/v1/projects/{project}/locations/{location}"
+        ),
+        # Usually an OAuth access token minted by the adapter from a service-account key file
+        # (credentials_file, else GOOGLE_APPLICATION_CREDENTIALS). An express-mode API key
+        # from env_keys, config or the vault goes as x-goog-api-key instead. key_optional:
+        # with no API key resolve() yields None and the adapter requires the service account.
+        auth=AuthStyle.X_GOOG_API_KEY,
         env_keys=("GOOGLE_CLOUD_API_KEY", "VERTEX_API_KEY"),
         aliases=("vertex", "google-vertex", "vertexai"),
+        key_optional=True,
         logins=(LoginMethod.API_KEY,),
-        quirks=frozenset({Quirk.NEEDS_CONFIG}),
+        # Publisher models have no list under the project URL; models.list gives config hints.
+        quirks=frozenset({Quirk.NEEDS_CONFIG, Quirk.NO_MODELS_ENDPOINT}),
         docs_url="https://cloud.google.com/vertex-ai/generative-ai/docs",
     ),
     # China platforms and their regional / coding-plan variants.

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import string
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from daemon.errors import ConfigInvalid, UnknownProvider
 from daemon.providers.model import ApiFamily, AuthStyle, Provider, Quirk
@@ -39,6 +40,10 @@ _CONFIG_KEYS = frozenset(
         "env_keys",
     }
 )
+# Settings a family's adapter reads from Target.options; a row's base_url_template uses them too.
+OPTION_KEYS = frozenset(
+    {"api_version", "project", "location", "resource", "region", "credentials_file"}
+)
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -49,6 +54,7 @@ class ProviderSettings:
     api_keys: tuple[str, ...] = ()
     default_model: str | None = None
     models: tuple[str, ...] = ()
+    options: Mapping[str, str] = field(default_factory=dict)
 
 
 def check_base_url(url: str) -> str:
@@ -84,12 +90,12 @@ class Registry:
         where = f"providers.{name}"
         if not isinstance(table, dict):
             raise ConfigInvalid(source, where, "must be a table")
-        unknown = sorted(set(table) - _CONFIG_KEYS)
+        unknown = sorted(set(table) - _CONFIG_KEYS - OPTION_KEYS)
         if unknown:
             raise ConfigInvalid(
                 source,
                 f"{where}.{unknown[0]}",
-                f"unknown key; known: {', '.join(sorted(_CONFIG_KEYS))}",
+                f"unknown key; known: {', '.join(sorted(_CONFIG_KEYS | OPTION_KEYS))}",
             )
         canonical = self._names.get(name.lower())
         row = self._rows[canonical] if canonical else self._new_row(name, table, source)
@@ -127,6 +133,10 @@ class Registry:
     @staticmethod
     def _override(row: Provider, table: Mapping[str, Any], source: str) -> Provider:
         changes: dict[str, Any] = {}
+        templated = _templated_base_url(row, _options(table, source, f"providers.{row.id}"))
+        if templated is not None and "base_url" not in table:
+            changes["base_url"] = templated
+            changes["quirks"] = row.quirks - {Quirk.NEEDS_CONFIG}
         if "base_url" in table:
             try:
                 changes["base_url"] = check_base_url(str(table["base_url"]))
@@ -194,6 +204,30 @@ def _custom_row(name: str, url: str, family: ApiFamily) -> Provider:
     )
 
 
+def _options(table: Mapping[str, Any], source: str, where: str) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for key in sorted(OPTION_KEYS & set(table)):
+        if not isinstance(table[key], str) or not table[key]:
+            raise ConfigInvalid(source, f"{where}.{key}", "must be a non-empty string")
+        options[key] = table[key]
+    return options
+
+
+def template_fields(template: str) -> list[str]:
+    """The ``{placeholders}`` of a base URL template, in order."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def _templated_base_url(row: Provider, options: Mapping[str, str]) -> str | None:
+    """The row's base URL built from config options, once every placeholder has a value."""
+    if row.base_url_template is None:
+        return None
+    fields = set(template_fields(row.base_url_template))
+    if not fields <= set(options):
+        return None
+    return row.base_url_template.format(**{name: quote(options[name], safe="") for name in fields})
+
+
 def _settings(table: Mapping[str, Any], source: str, where: str) -> ProviderSettings:
     keys: list[str] = []
     if "api_key" in table:
@@ -210,4 +244,5 @@ def _settings(table: Mapping[str, Any], source: str, where: str) -> ProviderSett
         tuple(k for k in keys if k),
         str(default) if default else None,
         tuple(str(m) for m in models),
+        _options(table, source, where),
     )

@@ -58,6 +58,7 @@ class Quirk(StrEnum):
     NO_MODELS_ENDPOINT = "no-models-endpoint"  # has no GET /models
     TEXT_ONLY = "text-only"  # no image input on any model
     NEEDS_CONFIG = "needs-config"  # base URL (or more) must come from config
+    ANTHROPIC_PUBLISHER = "anthropic-publisher"  # google-vertex: Claude via rawPredict
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,8 @@ class Provider:
     name: str
     family: ApiFamily
     base_url: str | None  # None: the user must configure it (see Quirk.NEEDS_CONFIG)
+    # For tenant clouds: the base URL built from config options, e.g. "https://{resource}...".
+    base_url_template: str | None = None
     auth: AuthStyle = AuthStyle.BEARER
     env_keys: tuple[str, ...] = ()  # in precedence order
     aliases: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ from daemon.errors import (
     CredentialsMissing,
     DaemonError,
     InvalidParams,
+    ParseError,
     RateLimited,
     RequestInvalid,
     RequestTooLarge,
@@ -37,6 +38,7 @@ from daemon.errors import (
 
 # (HTTP status, OpenAI error type) per error class; anything else is a 502 from upstream.
 _STATUS: Mapping[type[DaemonError], tuple[int, str]] = {
+    ParseError: (400, "invalid_request_error"),
     InvalidParams: (400, "invalid_request_error"),
     RequestInvalid: (400, "invalid_request_error"),
     Unsupported: (400, "invalid_request_error"),

@@ -36,7 +36,10 @@ class Interaction:
 
 def _maybe_json(text: Any) -> Any:
     if isinstance(text, bytes):
-        text = text.decode()
+        try:
+            text = text.decode()
+        except UnicodeDecodeError:
+            return None  # a binary body (Bedrock's event stream) is not JSON
     if not isinstance(text, str):
         return None
     try:

@@ -1,4 +1,4 @@
-"""The fake OpenAI upstream on an event loop of its own thread.
+"""Fake upstreams on an event loop of their own thread.
 
 The daemon under test is another process; the fake must keep serving while a test's own loop
 is busy or between tests, so it runs on a helper thread. ``call`` runs a coroutine there
@@ -9,32 +9,42 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Generic, Protocol, TypeVar
 
 from tests.fakes.openai_chat import FakeOpenAI
 
 T = TypeVar("T")
 
 
-class ThreadedUpstream:
-    """A started FakeOpenAI and the loop it runs on."""
+class Fake(Protocol):
+    @property
+    def base_url(self) -> str | None: ...
 
-    def __init__(self) -> None:
+    async def stop(self) -> None: ...
+
+
+F = TypeVar("F", bound=Fake)
+
+
+async def _started_openai() -> FakeOpenAI:
+    fake = FakeOpenAI()
+    await fake.start()
+    return fake
+
+
+class Threaded(Generic[F]):
+    """A started fake server and the loop of its own thread it runs on."""
+
+    def __init__(self, make: Callable[[], Coroutine[Any, Any, F]]) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="fake-upstream", daemon=True
         )
         self._thread.start()
-        self.fake = self.call(self._make())
+        self.fake: F = self.call(make())
         assert self.fake.base_url is not None
         self.base_url: str = self.fake.base_url
-
-    @staticmethod
-    async def _make() -> FakeOpenAI:
-        fake = FakeOpenAI()
-        await fake.start()
-        return fake
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
@@ -43,17 +53,24 @@ class ThreadedUpstream:
         """``call`` for async tests: waits without blocking the test's own loop."""
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    def requests_for(self, marker: str) -> list[Any]:
-        """The recorded requests whose model contains ``marker`` (a scenario id, say)."""
-        return [
-            r for r in list(self.fake.requests) if marker in str((r.body or {}).get("model", ""))
-        ]
-
     def close(self) -> None:
         self.call(self.fake.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+
+class ThreadedUpstream(Threaded[FakeOpenAI]):
+    """A started FakeOpenAI on a thread of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(_started_openai)
+
+    def requests_for(self, marker: str) -> list[Any]:
+        """The recorded requests whose model contains ``marker`` (a scenario id, say)."""
+        return [
+            r for r in list(self.fake.requests) if marker in str((r.body or {}).get("model", ""))
+        ]
 
 
 def upstream_config(base_url: str, *, extra: str = "") -> str:

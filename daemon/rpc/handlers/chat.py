@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, TypedDict
 
+from daemon.adapters.checks import check_conversation
 from daemon.adapters.types import ChatCall, Event, ReasoningDelta, TextDelta, ToolCallDelta
 from daemon.errors import Cancelled, RequestInvalid, Unsupported
 from daemon.routing import Emit
@@ -44,6 +45,7 @@ def normalize_tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 def to_call(params: SendParams, *, stream: bool) -> ChatCall:
     """The normalized call for validated chat.send params."""
+    check_conversation(params["messages"])
     return ChatCall(
         model=params.get("model", ""),
         messages=params["messages"],
@@ -61,6 +63,8 @@ def delta_params(request_id: Any, event: Event) -> dict[str, Any] | None:
     if isinstance(event, TextDelta):
         return {"requestId": request_id, "type": "text", "text": event.text}
     if isinstance(event, ReasoningDelta):
+        if not event.text:
+            return None  # a signature alone: the answer carries it
         return {"requestId": request_id, "type": "reasoning", "text": event.text}
     if isinstance(event, ToolCallDelta):
         delta: dict[str, Any] = {"requestId": request_id, "type": "toolCall", "index": event.index}

@@ -1,0 +1,61 @@
+"""What a call must satisfy before it is translated: refused here, clearly, never dropped.
+
+A conversation whose tool results answer no earlier tool call cannot be translated faithfully
+to any family (Gemini pairs results by name, Anthropic and OpenAI by id), so it is refused for
+all. Tool definitions are checked against the target family's rules, which differ; the rules
+are data, one row per family that differs from the common one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from daemon.errors import RequestInvalid
+from daemon.providers.model import ApiFamily
+
+# OpenAI, Anthropic, Bedrock and Cohere allow 1-64 of [A-Za-z0-9_-].
+COMMON_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TOOL_NAME: Mapping[ApiFamily, re.Pattern[str]] = {
+    # Gemini: a letter or underscore first; dots and colons allowed too.
+    ApiFamily.GOOGLE_GENERATIVE_AI: re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}"),
+    ApiFamily.GOOGLE_VERTEX: re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}"),
+}
+
+
+def check_conversation(messages: Iterable[Mapping[str, Any]]) -> None:
+    """RequestInvalid when a tool result answers no tool call made earlier in ``messages``."""
+    called: set[str] = set()
+    for index, message in enumerate(messages):
+        for call in message.get("toolCalls") or ():
+            called.add(call["id"])
+        if message.get("role") == "tool" and message.get("toolCallId") not in called:
+            raise RequestInvalid(
+                f"messages[{index}] answers tool call {message.get('toolCallId')!r}, which no "
+                "earlier assistant message made; give the id of the call it answers",
+                field=f"messages[{index}].toolCallId",
+            )
+
+
+def check_tools(tools: Iterable[Mapping[str, Any]], family: ApiFamily) -> None:
+    """RequestInvalid naming the first tool ``family`` would refuse, and why."""
+    pattern = TOOL_NAME.get(family, COMMON_TOOL_NAME)
+    seen: set[str] = set()
+    for tool in tools:
+        name = str(tool["name"])
+        if not pattern.fullmatch(name):
+            raise RequestInvalid(
+                f"tool {name!r}: {family} needs names matching {pattern.pattern}",
+                field="tools",
+            )
+        if name in seen:
+            raise RequestInvalid(f"tool {name!r} is defined twice", field="tools")
+        seen.add(name)
+        schema_type = (tool.get("parameters") or {}).get("type", "object")
+        if schema_type != "object":
+            raise RequestInvalid(
+                f"tool {name!r}: parameters must be a JSON Schema of type object, "
+                f"not {schema_type!r}",
+                field="tools",
+            )

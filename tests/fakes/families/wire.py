@@ -1,0 +1,99 @@
+"""The description of one family's fake: where it listens and how it speaks (data as data).
+
+Each ``tests/fakes/families/<family>.py`` module builds one :class:`Wire` from pure functions;
+:mod:`tests.fakes.families.server` serves them all, and the contract suite drives each through
+the daemon. A wire module is checked against its family's recordings by
+``tests/test_family_fakes.py``: every key path the fake sends must appear in a real answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from daemon.providers.model import ApiFamily
+from tests.fakes.families.script import Script, Turn
+
+JSON = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a wire module reads a request from."""
+
+    path_params: Mapping[str, str]  # aiohttp's match_info, e.g. {"model": "..."}
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
+    body: Any  # parsed JSON
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One family's fake: routes, credential check, request reading and answer rendering."""
+
+    family: ApiFamily
+    provider: str  # the catalog id the contract suite sends to this fake
+    mount: str  # this family's URL prefix on the fake server, e.g. "/anthropic"
+    base_path: str  # the rest of the provider's base URL after the mount, e.g. "/v1"
+    routes: tuple[tuple[str, str], ...]  # (method, aiohttp path under the mount)
+    authorized: Callable[[Mapping[str, str], Mapping[str, str], str], bool]  # headers, query, key
+    read: Callable[[Request], Turn]
+    json_body: Callable[[Script, Turn], bytes]
+    stream_frames: Callable[[Script, Turn], list[bytes]]
+    error_body: Callable[[int, str], bytes]
+    stream_content_type: str = "text/event-stream"
+    # The family's in-stream error event; None: it has none, the fake breaks the connection.
+    stream_error: Callable[[str], bytes] | None = None
+    has_reasoning: bool = True
+    model: str = "fake-model"  # the model the contract asks for (some families key on its name)
+    recordings: str = ""  # the folder in ../shared/fixtures/wire holding real answers
+    options: Mapping[str, str] = field(default_factory=dict)  # more [providers.<id>] settings
+    # GET models, when the family has it: one page of ids, and the next page's token.
+    models_body: Callable[[list[str], str | None], bytes] | None = None
+    models_route: str | None = None
+    # The query parameter that asks for a later page; the fake then serves one id a page.
+    models_page_param: str | None = None
+    # A binary stream's decoder into JSON payloads (Bedrock's event stream); None: SSE.
+    decode_frames: Callable[[bytes], list[Any]] | None = None
+    # Key paths the fake sends that no recording of the family happens to show; each one is
+    # explained where the wire module sets it.
+    unrecorded: frozenset[str] = frozenset()
+    # Key paths whose value is the model's data (tool arguments), not the wire's shape.
+    free_form: tuple[str, ...] = ()
+    # More routes under the mount than the family's calls, e.g. a token endpoint:
+    # (method, aiohttp path under the mount, handler).
+    extra_routes: tuple[tuple[str, str, Handler], ...] = ()
+    # Settings known only once the fake listens (a key file naming the fake's URL), added to
+    # ``options``: called with the fake's base URL, the same answer for the same URL. The fake
+    # calls it when it starts and ``teardown`` (which removes what it made) when it stops.
+    setup: Callable[[str], Mapping[str, str]] | None = None
+    teardown: Callable[[str], None] | None = None
+    # False: the provider signs in another way; the daemon config then gives it no api_key.
+    uses_api_key: bool = True
+
+    def options_at(self, base_url: str) -> Mapping[str, str]:
+        """``options`` with what ``setup`` gives for the fake at ``base_url``."""
+        return {**self.options, **(self.setup(base_url) if self.setup else {})}
+
+    def shape(self, paths: frozenset[str]) -> frozenset[str]:
+        """``paths`` without what lies inside free-form values."""
+        return frozenset(p for p in paths if not any(p.startswith(f"{f}.") for f in self.free_form))
+
+
+def sse(payload: JSON, event: str | None = None) -> bytes:
+    """One SSE frame, ``event:`` line first when the family names its events."""
+    data = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return f"event: {event}\n".encode() + data if event else data
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def bearer_is(headers: Mapping[str, str], key: str) -> bool:
+    return headers.get("authorization") == f"Bearer {key}"

@@ -1,0 +1,301 @@
+"""The one contract every API family keeps, driven through the real daemon.
+
+Each family's fake (``tests/fakes/families/``) speaks that family's wire; one daemon is
+configured with every family's catalog provider pointed at it. The same cases run for each:
+text, streamed text, a tool call, a tool round trip, reasoning, usage, an error before the
+stream, an error in the middle of it, and cancellation. What is asserted is what a client sees
+(the answer, its chat.delta notifications, typed errors) and, where it matters, what the
+provider received.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from daemon.errors import (
+    Cancelled,
+    RateLimited,
+    RequestInvalid,
+    UpstreamAuthFailed,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from tests.fakes.families.script import MID_STREAM_MESSAGE, REASONING, expected_text
+from tests.fakes.families.server import FakeFamilies, daemon_config, load_wires
+from tests.fakes.families.wire import Wire
+from tests.support.daemon import DaemonProcess, running_daemon
+from tests.support.upstream import Threaded
+from tests.support.wsrpc import Rpc, websocket
+
+WIRES = load_wires()
+QUESTION = "what is the weather in Paris"
+SEARCH_TOOL = {
+    "name": "search",
+    "description": "Search the web",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+}
+RETRIES = 1
+
+
+def contract_config(base_url: str) -> str:
+    reliability = f"""retries = {RETRIES}
+backoff_ms = 10
+first_byte_timeout_ms = 3000
+idle_timeout_ms = 3000
+breaker_threshold = 1000"""
+    return daemon_config(base_url, WIRES, reliability)
+
+
+async def _started() -> FakeFamilies:
+    fake = FakeFamilies(WIRES)
+    await fake.start()
+    return fake
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[Threaded[FakeFamilies]]:
+    threaded = Threaded(_started)
+    try:
+        yield threaded
+    finally:
+        threaded.close()
+
+
+@pytest.fixture(scope="module")
+def daemon(fake: Threaded[FakeFamilies]) -> Iterator[DaemonProcess]:
+    with running_daemon(config=contract_config(fake.base_url)) as process:
+        yield process
+
+
+@pytest.fixture
+async def rpc(daemon: DaemonProcess) -> AsyncIterator[Rpc]:
+    async with websocket(daemon) as opened:
+        yield opened
+
+
+@pytest.fixture(params=WIRES, ids=[w.provider for w in WIRES])
+def wire(request: pytest.FixtureRequest) -> Wire:
+    wire: Wire = request.param
+    return wire
+
+
+def model(wire: Wire, case: str, *flags: str, fault: str | None = None) -> tuple[str, str]:
+    """A fake model string for a fresh scenario, and the marker that finds its requests."""
+    scenario = f"{case}-{uuid.uuid4().hex[:10]}"
+    parts = [wire.model, *flags, *([f"fault={fault}"] if fault else []), f"scenario={scenario}"]
+    return "+".join(parts), scenario
+
+
+def ask(wire: Wire, model_name: str, **params: Any) -> dict[str, Any]:
+    messages = params.pop("messages", [{"role": "user", "content": QUESTION}])
+    return {"provider": wire.provider, "model": model_name, "messages": messages, **params}
+
+
+def result_of(answer: dict[str, Any]) -> dict[str, Any]:
+    assert "result" in answer, f"expected a result, got {answer}"
+    result: dict[str, Any] = answer["result"]
+    return result
+
+
+def joined(deltas: list[dict[str, Any]], kind: str) -> str:
+    return "".join(d["text"] for d in deltas if d["type"] == kind)
+
+
+# --- the answer ----------------------------------------------------------------------------
+
+
+async def test_text(wire: Wire, rpc: Rpc) -> None:
+    name, _ = model(wire, "text")
+    result = result_of(await rpc.call("chat.send", ask(wire, name)))
+    assert result["message"]["content"] == expected_text(QUESTION)
+    assert result["finishReason"] == "stop"
+    assert result["provider"] == wire.provider
+
+
+async def test_streamed_text_arrives_in_pieces_and_whole(wire: Wire, rpc: Rpc) -> None:
+    name, _ = model(wire, "stream")
+    call = await rpc.send("chat.send", ask(wire, name, stream=True))
+    result = result_of(await rpc.answer(call))
+    deltas = rpc.deltas.get(call, [])
+    assert joined(deltas, "text") == expected_text(QUESTION) == result["message"]["content"]
+    assert len([d for d in deltas if d["type"] == "text"]) > 1, "the text came in one piece"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_a_tool_call_names_the_tool_with_its_arguments(
+    wire: Wire, rpc: Rpc, stream: bool
+) -> None:
+    name, _ = model(wire, "tool", "tools")
+    params = ask(wire, name, tools=[SEARCH_TOOL], stream=stream)
+    result = result_of(await rpc.call("chat.send", params))
+    calls = result["message"]["toolCalls"]
+    assert [(c["name"], c["arguments"]) for c in calls] == [("search", {"q": QUESTION})]
+    assert calls[0]["id"], "a tool call needs an id to be answered"
+    assert result["finishReason"] == "tool_calls"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_a_tool_round_trip_ends_in_an_answer_using_the_result(
+    wire: Wire, rpc: Rpc, stream: bool
+) -> None:
+    name, _ = model(wire, "round-trip", "tools")
+    first = result_of(await rpc.call("chat.send", ask(wire, name, tools=[SEARCH_TOOL])))
+    call = first["message"]["toolCalls"][0]
+    messages = [
+        {"role": "user", "content": QUESTION},
+        first["message"],
+        {"role": "tool", "toolCallId": call["id"], "content": "sunny, 21 C"},
+    ]
+    params = ask(wire, name, messages=messages, tools=[SEARCH_TOOL], stream=stream)
+    second = result_of(await rpc.call("chat.send", params))
+    assert second["message"]["content"] == expected_text("", ["sunny, 21 C"])
+    assert second["finishReason"] == "stop"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_a_tool_round_trip_with_reasoning_sends_the_signed_reasoning_back(
+    wire: Wire, rpc: Rpc, stream: bool
+) -> None:
+    name, _ = model(wire, "reasoning-round-trip", "tools", "reasoning")
+    params = ask(wire, name, tools=[SEARCH_TOOL], reasoning="low", stream=stream)
+    first = result_of(await rpc.call("chat.send", params))
+    call = first["message"]["toolCalls"][0]
+    messages = [
+        {"role": "user", "content": QUESTION},
+        first["message"],
+        {"role": "tool", "toolCallId": call["id"], "content": "rain"},
+    ]
+    params = ask(wire, name, messages=messages, tools=[SEARCH_TOOL], reasoning="low")
+    second = result_of(await rpc.call("chat.send", params))
+    assert second["message"]["content"] == expected_text("", ["rain"])
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_reasoning_is_kept_apart_from_the_answer(wire: Wire, rpc: Rpc, stream: bool) -> None:
+    if not wire.has_reasoning:
+        pytest.skip(f"{wire.family} has no reasoning on the wire")
+    name, _ = model(wire, "reasoning", "reasoning")
+    call = await rpc.send("chat.send", ask(wire, name, reasoning="low", stream=stream))
+    result = result_of(await rpc.answer(call))
+    assert result["message"]["reasoning"] == "".join(REASONING)
+    assert result["message"]["content"] == expected_text(QUESTION)
+    if stream:
+        assert joined(rpc.deltas[call], "reasoning") == "".join(REASONING)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_usage_counts_what_the_provider_counted(wire: Wire, rpc: Rpc, stream: bool) -> None:
+    name, _ = model(wire, "usage")
+    result = result_of(await rpc.call("chat.send", ask(wire, name, stream=stream)))
+    words = len(QUESTION.split())
+    assert result["usage"]["inputTokens"] == 10 + words
+    # One output token per text piece (the fake's rule): "Echo:" and each word of the question.
+    assert result["usage"]["outputTokens"] == 1 + words
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "attempts"),
+    [
+        ("http_401", UpstreamAuthFailed.code, 1),  # not retried
+        ("http_400", UpstreamRejected.code, 1),  # not retried
+        ("http_429", RateLimited.code, RETRIES + 1),  # retried, then given up
+        ("http_500", UpstreamUnavailable.code, RETRIES + 1),  # retried, then given up
+    ],
+)
+async def test_an_error_before_the_stream_is_typed(
+    wire: Wire,
+    rpc: Rpc,
+    fake: Threaded[FakeFamilies],
+    fault: str,
+    code: int,
+    attempts: int,
+) -> None:
+    name, scenario = model(wire, "error", fault=fault)
+    answer = await rpc.call("chat.send", ask(wire, name, stream=True))
+    assert answer["error"]["code"] == code, answer
+    assert answer["error"]["data"]["provider"] == wire.provider
+    assert len(fake.fake.requests_for(scenario)) == attempts
+
+
+async def test_a_wrong_key_is_an_auth_error_that_does_not_echo_the_key(
+    wire: Wire, rpc: Rpc
+) -> None:
+    name, _ = model(wire, "bad-key")
+    params = ask(wire, name, apiKey="sk-contract-wrong-key-9999")
+    answer = await rpc.call("chat.send", params)
+    assert answer["error"]["code"] == UpstreamAuthFailed.code, answer
+    assert "sk-contract-wrong-key-9999" not in str(answer)
+
+
+@pytest.mark.parametrize("fault", ["mid_error", "cut"])
+async def test_an_error_in_the_middle_of_the_stream_follows_what_arrived(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies], fault: str
+) -> None:
+    name, scenario = model(wire, "midstream", fault=fault)
+    call = await rpc.send("chat.send", ask(wire, name, stream=True))
+    await rpc.first_delta(call)
+    await fake.wait(fake.fake.release(scenario))
+    answer = await rpc.answer(call)
+    assert answer["error"]["code"] == UpstreamUnavailable.code, answer
+    assert expected_text(QUESTION).startswith(joined(rpc.deltas[call], "text"))
+    if fault == "mid_error" and wire.stream_error is not None:
+        assert MID_STREAM_MESSAGE in answer["error"]["data"]["detail"]
+    assert len(fake.fake.requests_for(scenario)) == 1, "output went out: no retry"
+
+
+async def test_cancelling_a_stream_hangs_up_on_the_provider(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies]
+) -> None:
+    name, scenario = model(wire, "cancel", fault="stall")
+    before = fake.fake.disconnects
+    call = await rpc.send("chat.send", ask(wire, name, stream=True))
+    await rpc.first_delta(call)
+    assert result_of(await rpc.call("chat.cancel", {"requestId": call})) == {"cancelled": True}
+    assert (await rpc.answer(call))["error"]["code"] == Cancelled.code
+    await fake.wait(fake.fake.wait_disconnect(before + 1))
+    assert len(fake.fake.requests_for(scenario)) == 1
+
+
+LISTING = [w for w in WIRES if w.models_route is not None]  # the others have no model list
+
+
+@pytest.mark.parametrize("lister", LISTING, ids=[w.provider for w in LISTING])
+async def test_models_list_comes_from_the_family_endpoint(lister: Wire, rpc: Rpc) -> None:
+    wire = lister
+    result = result_of(await rpc.call("models.list", {"provider": wire.provider}))
+    assert [m["id"] for m in result["models"]] == ["fake-model", "fake-model-large"], result
+
+
+# --- what cannot be translated ------------------------------------------------------------
+
+
+async def test_a_tool_the_family_would_refuse_is_named_and_nothing_is_sent(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies]
+) -> None:
+    name, scenario = model(wire, "bad-tool")
+    tool = {**SEARCH_TOOL, "name": "web search!"}
+    answer = await rpc.call("chat.send", ask(wire, name, tools=[tool]))
+    assert answer["error"]["code"] == RequestInvalid.code, answer
+    assert "'web search!'" in answer["error"]["data"]["detail"]
+    assert fake.fake.requests_for(scenario) == []
+
+
+async def test_a_tool_result_that_answers_no_call_is_refused(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies]
+) -> None:
+    name, scenario = model(wire, "orphan-result")
+    messages = [
+        {"role": "user", "content": QUESTION},
+        {"role": "tool", "toolCallId": "call_nobody_made", "content": "sunny"},
+    ]
+    answer = await rpc.call("chat.send", ask(wire, name, messages=messages))
+    assert answer["error"]["code"] == RequestInvalid.code, answer
+    assert "call_nobody_made" in answer["error"]["data"]["detail"]
+    assert fake.fake.requests_for(scenario) == []
