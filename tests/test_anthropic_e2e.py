@@ -17,6 +17,7 @@ from daemon.client import Client
 from daemon.errors import UpstreamAuthFailed
 from tests.fakes import cassettes
 from tests.support.daemon import running_daemon
+from tests.support.local_server import serving
 
 RECORDED = cassettes.WIRE / "anthropic_messages"
 pytestmark = pytest.mark.skipif(
@@ -51,15 +52,8 @@ async def replay() -> AsyncIterator[tuple[Replay, str]]:
     replay = Replay()
     app = web.Application()
     app.router.add_post("/v1/messages", replay.messages)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a for a in runner.addresses if isinstance(a, tuple))[1]
-    try:
-        yield replay, f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as origin:
+        yield replay, f"{origin}/v1"
 
 
 def config(base_url: str) -> str:

@@ -40,6 +40,7 @@ from daemon.providers.catalog import PROVIDERS
 from daemon.providers.lookup import Registry
 from daemon.providers.model import ApiFamily, Provider, Quirk
 from tests.support import replay
+from tests.support.local_server import serving
 from tests.support.replay import Recordings, raw_body
 
 recorded = Recordings("openai_chat")
@@ -608,15 +609,8 @@ async def azure() -> AsyncIterator[tuple[str, Seen]]:
 
     app = web.Application()
     app.router.add_post("/openai/deployments/{deployment}/chat/completions", chat)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a for a in runner.addresses if isinstance(a, tuple))[1]
-    try:
-        yield f"http://127.0.0.1:{port}/openai", seen
-    finally:
-        await runner.cleanup()
+    async with serving(app) as origin:
+        yield f"{origin}/openai", seen
 
 
 async def streamed(base: str, deployment: str) -> Assembly:

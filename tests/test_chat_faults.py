@@ -29,6 +29,7 @@ from aiohttp import web
 from tests.conftest import result_validator
 from tests.fakes.openai_chat import RecordedRequest
 from tests.support.daemon import DaemonProcess, running_daemon, start_daemon
+from tests.support.local_server import serving
 from tests.support.transports import TRANSPORTS, Session, collect, connected, open_session
 from tests.support.upstream import ThreadedUpstream, upstream_config
 
@@ -641,22 +642,17 @@ async def _slow_error_body(request: web.Request) -> web.StreamResponse:
 async def test_an_error_body_that_arrives_in_pieces_is_read_whole() -> None:
     app = web.Application()
     app.router.add_post("/v1/chat/completions", _slow_error_body)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a for a in runner.addresses if isinstance(a, tuple))[1]
-    config = upstream_config(f"http://127.0.0.1:{port}/v1")
-    daemon = await asyncio.to_thread(start_daemon, config=config, harness=True)
-    try:
-        session = await open_session("http", daemon)
+    async with serving(app) as origin:
+        config = upstream_config(f"{origin}/v1")
+        daemon = await asyncio.to_thread(start_daemon, config=config, harness=True)
         try:
-            _, answer = await chat(session, messages=HELLO)
+            session = await open_session("http", daemon)
+            try:
+                _, answer = await chat(session, messages=HELLO)
+            finally:
+                await session.close()
         finally:
-            await session.close()
-    finally:
-        await asyncio.to_thread(daemon.close)
-        await runner.cleanup()
+            await asyncio.to_thread(daemon.close)
     error = error_of(answer, -32022)
     assert "maximum context length" in error["data"]["detail"]
 

@@ -25,6 +25,7 @@ from daemon.errors import RateLimited, UpstreamProtocol, UpstreamRejected, Upstr
 from daemon.providers.model import ApiFamily, Provider
 from tests.fakes import cassettes
 from tests.support import replay
+from tests.support.local_server import serving
 from tests.support.replay import Recordings, raw_body
 
 recorded = Recordings("openai_responses")
@@ -398,15 +399,8 @@ async def upstream() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/v1/responses", responses)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = next(a for a in runner.addresses if isinstance(a, tuple))[1]
-    try:
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as origin:
+        yield f"{origin}/v1"
 
 
 async def streamed(base_url: str, model: str, *, stream: bool) -> Assembly:

@@ -39,6 +39,7 @@ from daemon.providers.catalog import PROVIDERS
 from daemon.providers.lookup import Registry
 from daemon.providers.model import ApiFamily, Quirk
 from tests.fakes import cassettes
+from tests.support.local_server import serving
 from tests.support.replay import Recordings, raw_body
 
 GEMINI_WIRE = Recordings("gemini")
@@ -147,12 +148,9 @@ async def google() -> AsyncIterator[FakeGoogle]:
     app.router.add_post("/token", fake.token)
     route = "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{tail}"
     app.router.add_post(route, fake.vertex)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    fake.base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    yield fake
-    await runner.cleanup()
+    async with serving(app) as origin:
+        fake.base = origin
+        yield fake
 
 
 @pytest.fixture
