@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -254,15 +255,24 @@ map_error = common.error_from_status
 stream = common.streamer(build_request, parse_body, StreamParser, map_error)
 
 
+def _after_last(page: Mapping[str, Any]) -> str | None:
+    """Anthropic pages with ``has_more`` and the page's ``last_id`` as the next ``after_id``."""
+    return str(page["last_id"]) if page.get("has_more") and page.get("last_id") else None
+
+
 async def models(
     session: aiohttp.ClientSession, target: Target, connect_timeout: float
 ) -> list[str]:
-    """Model ids from ``GET {base}/models``."""
+    """Model ids from ``GET {base}/models``, every page (1000 a page, the API's maximum)."""
     headers = common.headers(target, accept="application/json")
     headers.setdefault("anthropic-version", API_VERSION)
-    return await common.list_models(
-        session,
-        HttpRequest("GET", f"{target.base_url}/models", headers),
-        connect_timeout,
-        map_error,
+
+    def page(after: str | None) -> HttpRequest:
+        url = f"{target.base_url}/models?limit=1000"
+        if after:
+            url += f"&after_id={quote(after, safe='')}"
+        return HttpRequest("GET", url, headers)
+
+    return await common.paged_models(
+        session, page, common.model_ids, _after_last, connect_timeout, map_error
     )

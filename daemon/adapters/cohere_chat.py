@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.http import exchange
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -253,12 +253,15 @@ def parse_models(payload: bytes) -> list[str]:
 async def models(
     session: aiohttp.ClientSession, target: Target, connect_timeout: float
 ) -> list[str]:
-    """Chat model names from ``GET .../v1/models``."""
-    request = HttpRequest(
-        "GET", models_url(target.base_url), common.headers(target, accept="application/json")
+    """Chat model names from ``GET .../v1/models``, every page."""
+    headers = common.headers(target, accept="application/json")
+
+    def page(token: str | None) -> HttpRequest:
+        url = models_url(target.base_url)
+        if token:
+            url += f"&page_token={quote(token, safe='')}"
+        return HttpRequest("GET", url, headers)
+
+    return await common.paged_models(
+        session, page, parse_models, common.token_in("next_page_token"), connect_timeout, map_error
     )
-    async for (body,) in exchange(
-        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
-    ):
-        return parse_models(body)
-    return []

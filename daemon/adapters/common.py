@@ -134,29 +134,39 @@ async def list_models(
     async for (body,) in exchange(
         session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
     ):
-        try:
-            listing = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise UpstreamProtocol("the model list is not JSON") from None
-        items = listing.get("data") if isinstance(listing, dict) else None
-        return sorted(
-            str(item["id"]) for item in items or () if isinstance(item, dict) and "id" in item
-        )
+        return model_ids(body)
     return []
 
 
+def model_ids(body: bytes) -> list[str]:
+    """The ids of a ``{"data": [{"id": ...}, ...]}`` listing (OpenAI's, Anthropic's), sorted."""
+    try:
+        listing = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise UpstreamProtocol("the model list is not JSON") from None
+    items = listing.get("data") if isinstance(listing, dict) else None
+    return sorted(
+        str(item["id"]) for item in items or () if isinstance(item, dict) and "id" in item
+    )
+
+
 MODEL_PAGES = 20  # enough for every listing seen; a provider that never ends is cut off
+
+
+def token_in(field: str) -> Callable[[Mapping[str, Any]], str | None]:
+    """The next page's token of listings that name it in ``field`` (Gemini, Cohere)."""
+    return lambda page: str(page[field]) if page.get(field) else None
 
 
 async def paged_models(
     session: aiohttp.ClientSession,
     page_request: Callable[[str | None], HttpRequest],
     parse: Callable[[bytes], list[str]],
-    token_field: str,
+    next_token: Callable[[Mapping[str, Any]], str | None],
     connect_timeout: float,
     map_error: ErrorMapper,
 ) -> list[str]:
-    """Model ids over every page of a listing that names its next page in ``token_field``."""
+    """Model ids over every page of a listing; ``next_token`` reads a page's pointer onwards."""
     ids: list[str] = []
     token: str | None = None
     for _ in range(MODEL_PAGES):
@@ -168,7 +178,7 @@ async def paged_models(
             map_error=map_error,
         ):
             ids += parse(body)
-            token = json_object(body).get(token_field) or None
+            token = next_token(json_object(body))
         if token is None:
             break
     return sorted(set(ids))

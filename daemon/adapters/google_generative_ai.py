@@ -306,5 +306,5 @@ async def models(
         return HttpRequest("GET", common.with_query_key(url, target), headers)
 
     return await common.paged_models(
-        session, page, parse_models, "nextPageToken", connect_timeout, map_error
+        session, page, parse_models, common.token_in("nextPageToken"), connect_timeout, map_error
     )

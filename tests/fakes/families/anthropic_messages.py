@@ -176,9 +176,14 @@ def _stream_error(message: str) -> bytes:
     return _event("error", error={"type": "overloaded_error", "message": message})
 
 
-def _models_body(models: list[str], next_token: str | None) -> bytes:
-    data = [{"type": "model", "id": m, "display_name": m} for m in models]
-    return dumps({"data": data, "has_more": False, "first_id": models[0], "last_id": models[-1]})
+def _models_body(models: list[str], query: Mapping[str, str]) -> bytes:
+    """One model a page; ``after_id`` names the last model of the page before."""
+    after = query.get("after_id")
+    start = models.index(after) + 1 if after else 0
+    data = [{"type": "model", "id": m, "display_name": m} for m in models[start : start + 1]]
+    more = start + 1 < len(models)
+    ends = {"first_id": models[start], "last_id": models[start]}
+    return dumps({"data": data, "has_more": more, **ends})
 
 
 WIRE = Wire(

@@ -207,6 +207,25 @@ def _stream_error(message: str) -> bytes:
     return _event("message-end", delta={"error": message, "finish_reason": "ERROR"}) + _DONE
 
 
+def _models_body(models: list[str], query: Mapping[str, str]) -> bytes:
+    """Cohere's v1 listing (``GET /v1/models?endpoint=chat``), one model a page, as documented:
+    ``models[]`` with ``name``, ``endpoints`` and ``context_length``, and ``next_page_token``."""
+    chat_only = query.get("endpoint") == "chat"
+    start = int(query.get("page_token", "0"))
+    listed = [
+        {
+            "name": m,
+            "endpoints": ["chat"] if chat_only else ["chat", "embed"],
+            "context_length": 128000,
+        }
+        for m in models[start : start + 1]
+    ]
+    page: JSON = {"models": listed}
+    if start + 1 < len(models):
+        page["next_page_token"] = str(start + 1)
+    return dumps(page)
+
+
 WIRE = Wire(
     family=ApiFamily.COHERE_CHAT,
     provider="cohere",
@@ -220,7 +239,8 @@ WIRE = Wire(
     error_body=_error_body,
     stream_error=_stream_error,
     recordings="cohere_v2",
-    # No recording lists models (the adapter reads GET /v1/models), so the fake offers none.
+    models_body=_models_body,
+    models_route="/v1/models",  # beside the v2 chat: the listing lives in v1
     # A whole answer's thinking block is documented (the SDK's ChatThinkingContent) as
     # {"type": "thinking", "thinking"}, the fields the recorded thinking stream carries; a
     # message-end's "error" is documented (ChatMessageEndEventDelta.error) for an ERROR finish.

@@ -124,14 +124,16 @@ def _error_body(status: int, message: str) -> bytes:
     return dumps({"error": {"code": status, "message": message, "status": code}})
 
 
-def _models_body(models: list[str], next_token: str | None) -> bytes:
+def _models_body(models: list[str], query: Mapping[str, str]) -> bytes:
+    """One model a page; ``pageToken`` is the opaque token the page before handed out."""
+    start = int(query.get("pageToken", "0"))
     listed = [
         {"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": ["generateContent"]}
-        for m in models
+        for m in models[start : start + 1]
     ]
     page: JSON = {"models": listed}
-    if next_token:
-        page["nextPageToken"] = next_token
+    if start + 1 < len(models):
+        page["nextPageToken"] = str(start + 1)
     return dumps(page)
 
 
@@ -149,7 +151,6 @@ WIRE = Wire(
     recordings="gemini",
     models_body=_models_body,
     models_route="/v1beta/models",
-    models_page_param="pageToken",
     free_form=("candidates[].content.parts[].functionCall.args",),
     # The recordings show thought parts and signatures only in streams; a whole response
     # carries the same parts (Gemini's GenerateContentResponse is one type for both).

@@ -85,7 +85,7 @@ def _error_body(status: int, message: str) -> bytes:
     return dumps({"error": {"message": message, "type": kind, "param": None, "code": None}})
 
 
-def _models_body(models: list[str], next_token: str | None) -> bytes:
+def _models_body(models: list[str], query: Mapping[str, str]) -> bytes:
     data = [
         {"id": m, "object": "model", "created": 1_700_000_000, "owned_by": "system"} for m in models
     ]

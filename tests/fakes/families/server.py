@@ -178,11 +178,7 @@ class FakeFamilies:
             if not wire.authorized(headers, request.query, self.key(wire)):
                 return _error(wire, 401, FAULT_MESSAGES[401])
             assert wire.models_body is not None
-            if wire.models_page_param is None:
-                return web.Response(body=wire.models_body(FAKE_MODELS, None), content_type=_JSON)
-            start = int(request.query.get(wire.models_page_param, "0"))
-            later = str(start + 1) if start + 1 < len(FAKE_MODELS) else None
-            page = wire.models_body(FAKE_MODELS[start : start + 1], later)
+            page = wire.models_body(FAKE_MODELS, request.query)
             return web.Response(body=page, content_type=_JSON)
 
         return models

@@ -53,11 +53,10 @@ class Wire:
     model: str = "fake-model"  # the model the contract asks for (some families key on its name)
     recordings: str = ""  # the folder in ../shared/fixtures/wire holding real answers
     options: Mapping[str, str] = field(default_factory=dict)  # more [providers.<id>] settings
-    # GET models, when the family has it: one page of ids, and the next page's token.
-    models_body: Callable[[list[str], str | None], bytes] | None = None
+    # GET models, when the family has it: the page the query asks for. Families that page
+    # their listing serve one id a page, so the contract sees the daemon follow the pages.
+    models_body: Callable[[list[str], Mapping[str, str]], bytes] | None = None
     models_route: str | None = None
-    # The query parameter that asks for a later page; the fake then serves one id a page.
-    models_page_param: str | None = None
     # A binary stream's decoder into JSON payloads (Bedrock's event stream); None: SSE.
     decode_frames: Callable[[bytes], list[Any]] | None = None
     # Key paths the fake sends that no recording of the family happens to show; each one is
