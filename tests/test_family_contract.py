@@ -21,6 +21,7 @@ from daemon.errors import (
     RateLimited,
     RequestInvalid,
     UpstreamAuthFailed,
+    UpstreamProtocol,
     UpstreamRejected,
     UpstreamUnavailable,
 )
@@ -222,6 +223,36 @@ async def test_an_error_before_the_stream_is_typed(
     assert answer["error"]["code"] == code, answer
     assert answer["error"]["data"]["provider"] == wire.provider
     assert len(fake.fake.requests_for(scenario)) == attempts
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_an_html_page_instead_of_an_answer_is_a_protocol_error(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies], stream: bool
+) -> None:
+    name, scenario = model(wire, "garbage", fault="garbage")
+    answer = await rpc.call("chat.send", ask(wire, name, stream=stream))
+    assert answer["error"]["code"] == UpstreamProtocol.code, answer
+    assert len(fake.fake.requests_for(scenario)) == 1  # not retried; another provider may serve
+
+
+async def test_a_connection_reset_before_the_answer_is_retried_then_reported(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies]
+) -> None:
+    name, scenario = model(wire, "reset", fault="reset")
+    answer = await rpc.call("chat.send", ask(wire, name, stream=True))
+    assert answer["error"]["code"] == UpstreamUnavailable.code, answer
+    assert len(fake.fake.requests_for(scenario)) == RETRIES + 1
+
+
+async def test_an_unreadable_frame_in_the_stream_is_a_protocol_error(
+    wire: Wire, rpc: Rpc
+) -> None:
+    name, _ = model(wire, "malformed", fault="malformed")
+    call = await rpc.send("chat.send", ask(wire, name, stream=True))
+    answer = await rpc.answer(call)
+    assert answer["error"]["code"] == UpstreamProtocol.code, answer
+    # Whatever reached the client before the bad frame is the start of the answer, once.
+    assert expected_text(QUESTION).startswith(joined(rpc.deltas.get(call, []), "text"))
 
 
 async def test_a_wrong_key_is_an_auth_error_that_does_not_echo_the_key(

@@ -214,6 +214,7 @@ WIRE = Wire(
     recordings="bedrock_converse",
     model="anthropic.claude-fake-v1:0",  # a Claude id: the adapter then asks for thinking
     decode_frames=decode_frames,
+    corrupt=lambda frame: frame[:-1] + bytes([frame[-1] ^ 0xFF]),  # a wrong message CRC
     free_form=("output.message.content[].toolUse.input",),
     # The recordings' whole answers have no reasoning; Bedrock documents
     # reasoningContent.reasoningText {text, signature} there, the stream's fields.

@@ -20,9 +20,14 @@ TEXT_OPTIONS = ("fault", "scenario")
 # Before any byte of the answer: an HTTP error in the family's error shape.
 HTTP_FAULTS = {"http_400": 400, "http_401": 401, "http_429": 429, "http_500": 500}
 # After the first piece of the stream: the family's in-stream error event (or, for families
-# without one, a broken connection), a broken connection, a stream that stops sending.
-STREAM_FAULTS = frozenset({"mid_error", "cut", "stall"})
-FAULTS = frozenset(HTTP_FAULTS) | STREAM_FAULTS
+# without one, a broken connection), a broken connection, a stream that stops sending, a frame
+# that cannot be read.
+STREAM_FAULTS = frozenset({"mid_error", "cut", "stall", "malformed"})
+# Before any byte: the connection reset, or a 200 that is an HTML page (a captive portal, a
+# CDN's challenge) instead of the family's answer.
+EARLY_FAULTS = frozenset({"reset", "garbage"})
+FAULTS = frozenset(HTTP_FAULTS) | STREAM_FAULTS | EARLY_FAULTS
+GARBAGE_HTML = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>\n"
 FAULT_MESSAGES = {
     400: "The request is not valid for this model.",
     401: "The API key is not valid.",

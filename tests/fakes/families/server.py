@@ -23,6 +23,7 @@ from aiohttp import web
 
 from tests.fakes.families.script import (
     FAULT_MESSAGES,
+    GARBAGE_HTML,
     HTTP_FAULTS,
     MID_STREAM_MESSAGE,
     RequestRejected,
@@ -166,6 +167,11 @@ class FakeFamilies:
                 return _error(wire, 400, f"malformed request ({type(exc).__name__}: {exc})")
             if fault in HTTP_FAULTS:
                 return _error(wire, HTTP_FAULTS[fault], FAULT_MESSAGES[HTTP_FAULTS[fault]])
+            if fault == "garbage":
+                return web.Response(body=GARBAGE_HTML, content_type="text/html")
+            if fault == "reset":
+                _abort(request)
+                return web.Response()
             if not turn.stream:
                 return web.Response(body=wire.json_body(script, turn), content_type=_JSON)
             return await self._stream(request, wire, script, turn, fault)
@@ -197,6 +203,12 @@ class FakeFamilies:
                 return response
             for frame in frames[: max(1, len(frames) // 2)]:
                 await response.write(frame)
+            if fault == "malformed":
+                half = len(frames) // 2
+                for frame in [wire.corrupt(frames[half]), *frames[half + 1 :]]:
+                    await response.write(frame)
+                await response.write_eof()
+                return response
             if fault != "stall":  # the fault waits until the client surely has the first part
                 await self._gate(turn.options.scenario).wait()
             if fault == "mid_error" and wire.stream_error is not None:

@@ -22,6 +22,12 @@ JSON = dict[str, Any]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def half_json(frame: bytes) -> bytes:
+    """An SSE frame whose ``data`` JSON stops halfway (the event still ends properly)."""
+    data = frame.rstrip(b"\r\n")
+    return data[: len(data) // 2 + 3] + b"\n\n"
+
+
 @dataclass(frozen=True)
 class Request:
     """What a wire module reads a request from."""
@@ -57,6 +63,8 @@ class Wire:
     # their listing serve one id a page, so the contract sees the daemon follow the pages.
     models_body: Callable[[list[str], Mapping[str, str]], bytes] | None = None
     models_route: str | None = None
+    # A frame made unreadable (the ``malformed`` fault): by default its JSON cut in half.
+    corrupt: Callable[[bytes], bytes] = half_json
     # A binary stream's decoder into JSON payloads (Bedrock's event stream); None: SSE.
     decode_frames: Callable[[bytes], list[Any]] | None = None
     # Key paths the fake sends that no recording of the family happens to show; each one is
