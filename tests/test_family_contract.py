@@ -244,9 +244,7 @@ async def test_a_connection_reset_before_the_answer_is_retried_then_reported(
     assert len(fake.fake.requests_for(scenario)) == RETRIES + 1
 
 
-async def test_an_unreadable_frame_in_the_stream_is_a_protocol_error(
-    wire: Wire, rpc: Rpc
-) -> None:
+async def test_an_unreadable_frame_in_the_stream_is_a_protocol_error(wire: Wire, rpc: Rpc) -> None:
     name, _ = model(wire, "malformed", fault="malformed")
     call = await rpc.send("chat.send", ask(wire, name, stream=True))
     answer = await rpc.answer(call)
@@ -302,6 +300,32 @@ async def test_models_list_comes_from_the_family_endpoint(lister: Wire, rpc: Rpc
     wire = lister
     result = result_of(await rpc.call("models.list", {"provider": wire.provider}))
     assert [m["id"] for m in result["models"]] == ["fake-model", "fake-model-large"], result
+
+
+PNG = (  # a 1x1 PNG
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+IMAGES = {
+    "base64": {"type": "image", "data": PNG, "mimeType": "image/png"},
+    "url": {"type": "image", "url": "https://example.com/cat.png", "mimeType": "image/png"},
+}
+
+
+@pytest.mark.parametrize("kind", list(IMAGES))
+async def test_an_image_reaches_the_provider_in_its_own_shape(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies], kind: str
+) -> None:
+    name, scenario = model(wire, f"image-{kind}")
+    content = [{"type": "text", "text": QUESTION}, IMAGES[kind]]
+    answer = await rpc.call(
+        "chat.send", ask(wire, name, messages=[{"role": "user", "content": content}])
+    )
+    if kind == "url" and not wire.image_urls:
+        assert answer["error"]["code"] == RequestInvalid.code, answer
+        assert fake.fake.requests_for(scenario) == [], "refused before anything was sent"
+        return
+    # The fake counts only images well formed for its family: none lost, none mangled.
+    assert result_of(answer)["message"]["content"] == expected_text(QUESTION, images=1)
 
 
 # --- what cannot be translated ------------------------------------------------------------

@@ -42,6 +42,16 @@ def _starts_with_signed_thinking(blocks: list[JSON]) -> bool:
     return first.get("type") == "thinking" and first.get("signature") == SIGNATURE
 
 
+def _images(content: Any) -> int:
+    """``image`` blocks with a base64 source (media type and data) or a URL source."""
+    blocks = [] if isinstance(content, str) else content
+    sources = [b.get("source") or {} for b in blocks if b.get("type") == "image"]
+    base64 = [
+        s for s in sources if s.get("type") == "base64" and s.get("media_type") and s.get("data")
+    ]
+    return len(base64) + sum(1 for s in sources if s.get("type") == "url" and s.get("url"))
+
+
 def _read(request: Request) -> Turn:
     body = request.body
     if not isinstance(body.get("max_tokens"), int):
@@ -66,6 +76,7 @@ def _read(request: Request) -> Turn:
         model=body["model"],
         stream=bool(body.get("stream")),
         user_text=_text(last),
+        images=_images(last),
         tool_names=[tool["name"] for tool in body.get("tools") or []],
         tool_results=results,
         earlier_call_ids=earlier,

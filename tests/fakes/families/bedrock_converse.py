@@ -80,6 +80,12 @@ def _text(content: list[JSON]) -> str:
     return "".join(block.get("text", "") for block in content)
 
 
+def _is_image(block: JSON) -> bool:
+    """An ``image`` block with a format and base64 bytes (Bedrock takes no URLs)."""
+    image = block.get("image") or {}
+    return bool(image.get("format") and (image.get("source") or {}).get("bytes"))
+
+
 def _signed_first(blocks: list[JSON]) -> bool:
     reasoning = (blocks[0] if blocks else {}).get("reasoningContent") or {}
     return bool((reasoning.get("reasoningText") or {}).get("signature") == SIGNATURE)
@@ -106,6 +112,7 @@ def _read(request: Request) -> Turn:
         model=model,
         stream=operation == "converse-stream",
         user_text=_text([b for b in last if "text" in b]),
+        images=sum(1 for b in last if _is_image(b)),
         tool_names=[tool["toolSpec"]["name"] for tool in tools],
         tool_results=results,
         earlier_call_ids=[b["toolUse"]["toolUseId"] for b in previous if "toolUse" in b],
@@ -212,7 +219,8 @@ WIRE = Wire(
     stream_content_type="application/vnd.amazon.eventstream",
     stream_error=_stream_error,
     recordings="bedrock_converse",
-    model="anthropic.claude-fake-v1:0",  # a Claude id: the adapter then asks for thinking
+    model="anthropic.claude-fake-v1:0",
+    image_urls=False,  # a Claude id: the adapter then asks for thinking
     decode_frames=decode_frames,
     corrupt=lambda frame: frame[:-1] + bytes([frame[-1] ^ 0xFF]),  # a wrong message CRC
     free_form=("output.message.content[].toolUse.input",),

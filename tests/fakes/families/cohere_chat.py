@@ -44,6 +44,15 @@ def _text(content: Any) -> str:
     return "".join(part["text"] for part in content if part.get("type") == "text")
 
 
+def _images(content: Any) -> int:
+    """``image_url`` parts whose URL is a data URL or an http(s) one."""
+    parts = [] if content is None or isinstance(content, str) else content
+    urls = [
+        (p.get("image_url") or {}).get("url", "") for p in parts if p.get("type") == "image_url"
+    ]
+    return sum(1 for url in urls if url.startswith(("data:image/", "https://", "http://")))
+
+
 def _check_calls(message: JSON) -> list[str]:
     """The ids of an assistant message's tool calls, each call in Cohere's shape."""
     ids = []
@@ -92,6 +101,7 @@ def _read(request: Request) -> Turn:
         model=body["model"],
         stream=bool(body.get("stream")),
         user_text=_text(last["content"]) if last["role"] == "user" else "",
+        images=_images(last["content"]) if last["role"] == "user" else 0,
         tool_names=[tool["function"]["name"] for tool in body.get("tools") or []],
         tool_results=results,
         earlier_call_ids=earlier,

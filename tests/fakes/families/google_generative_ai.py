@@ -38,6 +38,12 @@ def _text(parts: list[JSON]) -> str:
     return "".join(p.get("text", "") for p in parts if not p.get("thought"))
 
 
+def _is_image(part: JSON) -> bool:
+    """``inlineData`` (mime type and base64 data) or ``fileData`` (a file URI)."""
+    inline, file = part.get("inlineData") or {}, part.get("fileData") or {}
+    return bool(inline.get("mimeType") and inline.get("data")) or bool(file.get("fileUri"))
+
+
 def _read(request: Request) -> Turn:
     model, _, method = request.path_params["call"].rpartition(":")
     if method not in ("generateContent", "streamGenerateContent"):
@@ -63,6 +69,7 @@ def _read(request: Request) -> Turn:
         model=model,
         stream=method == "streamGenerateContent" and request.query.get("alt") == "sse",
         user_text=_text(last),
+        images=sum(1 for p in last if _is_image(p)),
         tool_names=[d["name"] for d in declarations],
         tool_results=results,
         earlier_call_ids=[p["functionCall"]["name"] for p in calls],

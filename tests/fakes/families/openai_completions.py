@@ -29,6 +29,15 @@ def _text(content: Any) -> str:
     return "".join(p.get("text", "") for p in content or () if p.get("type") == "text")
 
 
+def _images(content: Any) -> int:
+    """``image_url`` parts whose URL is a data URL or an http(s) one."""
+    parts = [] if isinstance(content, str) else content or ()
+    urls = [
+        (p.get("image_url") or {}).get("url", "") for p in parts if p.get("type") == "image_url"
+    ]
+    return sum(1 for url in urls if url.startswith(("data:image/", "https://", "http://")))
+
+
 def _read(request: Request) -> Turn:
     body = request.body
     messages: list[JSON] = body["messages"]
@@ -45,6 +54,7 @@ def _read(request: Request) -> Turn:
         model=body["model"],
         stream=bool(body.get("stream")),
         user_text=_text(users[-1]["content"]) if users and not tail else "",
+        images=_images(users[-1]["content"]) if users and not tail else 0,
         tool_names=[t["function"]["name"] for t in body.get("tools") or ()],
         tool_results=results,
         earlier_call_ids=earlier,

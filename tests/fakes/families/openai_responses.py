@@ -58,6 +58,13 @@ def _text(content: Any) -> str:
     return "".join(p.get("text", "") for p in content if p["type"] in ("input_text", "output_text"))
 
 
+def _images(content: Any) -> int:
+    """``input_image`` parts whose ``image_url`` is a data URL or an http(s) one."""
+    parts = [] if isinstance(content, str) else content
+    urls = [str(p.get("image_url") or "") for p in parts if p.get("type") == "input_image"]
+    return sum(1 for url in urls if url.startswith(("data:image/", "https://", "http://")))
+
+
 def _items(raw: Any) -> list[JSON]:
     """The ``input`` items, each of a known kind; a plain string is one user message."""
     if isinstance(raw, str):
@@ -105,6 +112,7 @@ def _read(request: Request) -> Turn:
         model=body["model"],
         stream=bool(body.get("stream")),
         user_text=_text(last["content"]) if last.get("role") == "user" else "",
+        images=_images(last["content"]) if last.get("role") == "user" else 0,
         tool_names=_tool_names(body.get("tools") or []),
         tool_results=results,
         earlier_call_ids=[i["call_id"] for i in items if i.get("type") == "function_call"],

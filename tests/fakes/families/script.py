@@ -92,6 +92,7 @@ class Turn:
     tool_results: list[ToolResult] = field(default_factory=list)  # of the last turn
     earlier_call_ids: list[str] = field(default_factory=list)  # of the assistant's tool calls
     system: str = ""
+    images: int = 0  # well-formed images in the last user message, in the family's own shape
 
     @property
     def options(self) -> Options:
@@ -131,11 +132,12 @@ def _pieces(text: str) -> list[str]:
     return [words[0], *(f" {word}" for word in words[1:])]
 
 
-def expected_text(user_text: str, tool_results: list[str] | None = None) -> str:
+def expected_text(user_text: str, tool_results: list[str] | None = None, images: int = 0) -> str:
     """The text the fake answers: a test computes it the same way."""
     if tool_results:
         return "Tool said: " + "; ".join(tool_results)
-    return f"Echo: {user_text}"
+    seen = f" (and {images} image{'s' if images > 1 else ''})" if images else ""
+    return f"Echo: {user_text}{seen}"
 
 
 def plan(turn: Turn) -> Script:
@@ -149,7 +151,8 @@ def plan(turn: Turn) -> Script:
     if options.tools and turn.tool_names and not turn.tool_results:
         calls.append(Call(turn.tool_names[0], {"q": turn.user_text}))
     else:
-        text = _pieces(expected_text(turn.user_text, [r.content for r in turn.tool_results]))
+        results = [r.content for r in turn.tool_results]
+        text = _pieces(expected_text(turn.user_text, results, turn.images))
     reasoning = list(REASONING) if options.reasoning else []
     words = len(turn.system.split()) + len(turn.user_text.split())
     words += sum(len(r.content.split()) for r in turn.tool_results)

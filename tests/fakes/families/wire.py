@@ -57,6 +57,7 @@ class Wire:
     stream_error: Callable[[str], bytes] | None = None
     has_reasoning: bool = True
     model: str = "fake-model"  # the model the contract asks for (some families key on its name)
+    image_urls: bool = True  # the family takes images by URL (Bedrock wants the bytes)
     recordings: str = ""  # the folder in ../shared/fixtures/wire holding real answers
     options: Mapping[str, str] = field(default_factory=dict)  # more [providers.<id>] settings
     # GET models, when the family has it: the page the query asks for. Families that page
