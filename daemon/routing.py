@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 import aiohttp
 
 from daemon.adapters import adapter_for
-from daemon.adapters.checks import check_tools
+from daemon.adapters.checks import check_stop, check_tools
 from daemon.adapters.types import Assembly, ChatCall, Event, Target, Usage
 from daemon.auth.credentials import Credentials, Vault, resolve
 from daemon.errors import (
@@ -198,6 +198,7 @@ class Router:
                     request_key,
                 )
                 check_tools(call.tools, provider.family)
+                check_stop(call.stop, provider.family)
                 target = self.target(provider, model, credentials.keys[0])
                 result = await self._with_retries(target, credentials, call, state, route)
             except UpstreamError as exc:

@@ -238,7 +238,6 @@ PLAIN = with_content({"type": "text", "text": "x"})
 @pytest.mark.parametrize(
     ("body", "named"),
     [
-        ({**PLAIN, "stop_sequences": ["END"]}, "stop_sequences"),
         ({**PLAIN, "top_k": 5}, "top_k"),
         ({**PLAIN, "top_p": 0.9}, "top_p"),
         (with_content({"type": "document", "source": {}}), "'document'"),
@@ -568,6 +567,18 @@ def test_the_system_prompt_reaches_the_upstream(unix: Endpoint, upstream: Thread
     assert sent.body["max_tokens"] == 50
 
 
+def test_stop_sequences_reach_the_upstream_in_its_own_shape(
+    unix: Endpoint, upstream: ThreadedUpstream
+) -> None:
+    model, marker = marked("openai/gpt-fake")
+    with unix.sync() as client:
+        client.messages.create(
+            model=model, max_tokens=50, stop_sequences=["END", "###"], messages=user("hi")
+        )
+    [sent] = upstream.requests_for(marker)
+    assert sent.body["stop"] == ["END", "###"]
+
+
 def test_tool_use_and_a_tool_round_trip(unix: Endpoint, upstream: ThreadedUpstream) -> None:
     model, marker = marked("openai/gpt-fake+tools")
     asked = user("cats near me")
@@ -697,9 +708,9 @@ def test_an_unsupported_block_is_a_bad_request_naming_it(unix: Endpoint) -> None
                 model="openai/gpt-fake",
                 max_tokens=50,
                 messages=user("hi"),
-                stop_sequences=["END"],
+                extra_body={"top_k": 5},
             )
-        assert "stop_sequences" in daemon_message(caught.value)
+        assert "top_k" in daemon_message(caught.value)
 
 
 def test_a_failure_after_the_first_event_is_an_error_event(unix: Endpoint) -> None:

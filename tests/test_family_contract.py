@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from daemon.adapters.checks import STOP_LIMIT
 from daemon.errors import (
     Cancelled,
     RateLimited,
@@ -326,6 +327,23 @@ async def test_an_image_reaches_the_provider_in_its_own_shape(
         return
     # The fake counts only images well formed for its family: none lost, none mangled.
     assert result_of(answer)["message"]["content"] == expected_text(QUESTION, images=1)
+
+
+@pytest.mark.parametrize("count", [2, 6], ids=["two", "six"])
+async def test_stop_sequences_end_the_answer_or_are_refused_by_name(
+    wire: Wire, rpc: Rpc, fake: Threaded[FakeFamilies], count: int
+) -> None:
+    name, scenario = model(wire, "stop")
+    stop = ["Paris", *(f"never-{n}" for n in range(count - 1))]
+    answer = await rpc.call("chat.send", ask(wire, name, stopSequences=stop))
+    limit = STOP_LIMIT.get(wire.family)
+    if limit is not None and count > limit:
+        assert answer["error"]["code"] == RequestInvalid.code, answer
+        assert answer["error"]["data"]["field"] == "stopSequences"
+        assert fake.fake.requests_for(scenario) == [], "refused before anything was sent"
+        return
+    # The fake ends its answer where a provider would: before the first stop sequence.
+    assert result_of(answer)["message"]["content"] == expected_text(QUESTION).split("Paris")[0]
 
 
 # --- what cannot be translated ------------------------------------------------------------

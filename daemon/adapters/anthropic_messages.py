@@ -65,6 +65,8 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
         body["system"] = "\n\n".join(system)
     if call.temperature is not None:
         body["temperature"] = call.temperature
+    if call.stop:
+        body["stop_sequences"] = list(call.stop)
     if call.tools:
         body["tools"] = [_wire_tool(tool) for tool in call.tools]
         if call.tool_choice is not None:

@@ -93,6 +93,8 @@ def converse_body(model: str, call: ChatCall) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if call.max_tokens is not None:
         config["maxTokens"] = call.max_tokens
+    if call.stop:
+        config["stopSequences"] = list(call.stop)
     if call.temperature is not None:
         config["temperature"] = call.temperature
     # Claude takes a thinking budget; other models reason (or not) on their own.

@@ -38,6 +38,28 @@ def check_conversation(messages: Iterable[Mapping[str, Any]]) -> None:
             )
 
 
+# How many stop sequences each family takes (0: none at all); families not listed take many.
+STOP_LIMIT: Mapping[ApiFamily, int] = {
+    ApiFamily.OPENAI_COMPLETIONS: 4,
+    ApiFamily.AZURE_OPENAI: 4,
+    ApiFamily.OPENAI_RESPONSES: 0,
+    ApiFamily.OPENAI_CODEX_RESPONSES: 0,
+    ApiFamily.GOOGLE_GENERATIVE_AI: 5,
+    ApiFamily.GOOGLE_VERTEX: 5,
+    ApiFamily.COHERE_CHAT: 5,
+    ApiFamily.BEDROCK_CONVERSE: 4,
+}
+
+
+def check_stop(stop: tuple[str, ...], family: ApiFamily) -> None:
+    """RequestInvalid when ``family`` cannot honour the stop sequences (too many, or any)."""
+    limit = STOP_LIMIT.get(family)
+    if not stop or limit is None or len(stop) <= limit:
+        return
+    what = "takes no stop sequences" if limit == 0 else f"takes at most {limit} stop sequences"
+    raise RequestInvalid(f"{family} {what}; {len(stop)} were given", field="stopSequences")
+
+
 def check_tools(tools: Iterable[Mapping[str, Any]], family: ApiFamily) -> None:
     """RequestInvalid naming the first tool ``family`` would refuse, and why."""
     pattern = TOOL_NAME.get(family, COMMON_TOOL_NAME)

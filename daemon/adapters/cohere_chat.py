@@ -56,6 +56,8 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     }
     if call.max_tokens is not None:
         body["max_tokens"] = call.max_tokens
+    if call.stop:
+        body["stop_sequences"] = list(call.stop)
     if call.temperature is not None:
         body["temperature"] = call.temperature
     if call.tools:

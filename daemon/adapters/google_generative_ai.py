@@ -92,6 +92,8 @@ def request_body(call: ChatCall) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if call.max_tokens is not None:
         config["maxOutputTokens"] = call.max_tokens
+    if call.stop:
+        config["stopSequences"] = list(call.stop)
     if call.temperature is not None:
         config["temperature"] = call.temperature
     if call.reasoning is not None:

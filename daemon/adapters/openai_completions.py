@@ -68,6 +68,8 @@ def request_to(url: str, target: Target, call: ChatCall) -> HttpRequest:
         body[limit_key] = call.max_tokens
     if call.temperature is not None:
         body["temperature"] = call.temperature
+    if call.stop:
+        body["stop"] = list(call.stop)
     if call.tools:
         body["tools"] = [_wire_tool(tool) for tool in call.tools]
         if call.tool_choice is not None and not target.provider.has(Quirk.NO_TOOL_CHOICE):

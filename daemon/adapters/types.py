@@ -57,6 +57,7 @@ class ChatCall:
     temperature: float | None = None
     reasoning: str | None = None
     stream: bool = False
+    stop: tuple[str, ...] = ()  # stop sequences: the answer ends before the first one
 
     def has_images(self) -> bool:
         return any(

@@ -3,7 +3,7 @@
 Used by the Anthropic-compatible endpoint: a request body becomes chat.send params (then checked
 by the same schema), a result becomes a ``message``, events become Anthropic's named SSE events,
 and a DaemonError becomes Anthropic's error body and status. What the normalized shapes cannot
-carry (documents, server tools, stop sequences, ...) is refused with a 400 naming it, never
+carry (documents, server tools, ``top_k``, ...) is refused with a 400 naming it, never
 dropped; only unsigned (or redacted) earlier thinking is left out of the conversation.
 """
 
@@ -56,7 +56,7 @@ _STOP_REASONS: Mapping[str, str] = {
 }
 _TOOL_CHOICES: Mapping[str, str] = {"auto": "auto", "any": "required", "none": "none"}
 # Sampling controls chat.send cannot pass on: refused, since ignoring them changes the answer.
-_UNSUPPORTED_FIELDS = ("stop_sequences", "top_p", "top_k")
+_UNSUPPORTED_FIELDS = ("top_p", "top_k")
 # Thinking budget -> effort: the largest whose floor the budget reaches. The floors are the
 # anthropic-messages adapter's budgets (loaded on first use, so not imported here): effort ->
 # budget -> effort is a round trip. Claude Code's 4000/10000/31999 give low/medium/high.
@@ -118,6 +118,7 @@ def to_send_params(body: Mapping[str, Any], provider: str | None, model: str) ->
         "maxTokens": body.get("max_tokens"),
         "temperature": body.get("temperature"),
         "reasoning": _reasoning(body.get("thinking")),
+        "stopSequences": body.get("stop_sequences") or None,
     }
     params.update({key: value for key, value in optional.items() if value is not None})
     return params

@@ -138,9 +138,15 @@ def to_send_params(body: Mapping[str, Any], provider: str | None, model: str) ->
         "maxTokens": body.get("max_completion_tokens") or body.get("max_tokens"),
         "temperature": body.get("temperature"),
         "reasoning": body.get("reasoning_effort"),
+        "stopSequences": _stop(body.get("stop")),
     }
     params.update({key: value for key, value in optional.items() if value is not None})
     return params
+
+
+def _stop(stop: Any) -> Any:
+    """OpenAI's ``stop``: one string or a list (anything else is left for the schema)."""
+    return [stop] if isinstance(stop, str) else stop
 
 
 def wire_usage(usage: Usage) -> dict[str, Any]:

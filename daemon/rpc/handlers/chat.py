@@ -23,6 +23,7 @@ class SendParams(TypedDict, total=False):
     stream: bool
     maxTokens: int
     temperature: float
+    stopSequences: list[str]
     reasoning: str
     timeoutMs: int
     route: str
@@ -55,6 +56,7 @@ def to_call(params: SendParams, *, stream: bool) -> ChatCall:
         temperature=params.get("temperature"),
         reasoning=params.get("reasoning"),
         stream=stream,
+        stop=tuple(params.get("stopSequences", ())),
     )
 
 

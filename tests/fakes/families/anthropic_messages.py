@@ -77,6 +77,7 @@ def _read(request: Request) -> Turn:
         stream=bool(body.get("stream")),
         user_text=_text(last),
         images=_images(last),
+        stop=body.get("stop_sequences") or [],
         tool_names=[tool["name"] for tool in body.get("tools") or []],
         tool_results=results,
         earlier_call_ids=earlier,

@@ -113,6 +113,7 @@ def _read(request: Request) -> Turn:
         stream=operation == "converse-stream",
         user_text=_text([b for b in last if "text" in b]),
         images=sum(1 for b in last if _is_image(b)),
+        stop=(request.body.get("inferenceConfig") or {}).get("stopSequences") or [],
         tool_names=[tool["toolSpec"]["name"] for tool in tools],
         tool_results=results,
         earlier_call_ids=[b["toolUse"]["toolUseId"] for b in previous if "toolUse" in b],

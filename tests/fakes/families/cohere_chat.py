@@ -102,6 +102,7 @@ def _read(request: Request) -> Turn:
         stream=bool(body.get("stream")),
         user_text=_text(last["content"]) if last["role"] == "user" else "",
         images=_images(last["content"]) if last["role"] == "user" else 0,
+        stop=body.get("stop_sequences") or [],
         tool_names=[tool["function"]["name"] for tool in body.get("tools") or []],
         tool_results=results,
         earlier_call_ids=earlier,

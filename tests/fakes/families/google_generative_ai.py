@@ -70,6 +70,7 @@ def _read(request: Request) -> Turn:
         stream=method == "streamGenerateContent" and request.query.get("alt") == "sse",
         user_text=_text(last),
         images=sum(1 for p in last if _is_image(p)),
+        stop=(request.body.get("generationConfig") or {}).get("stopSequences") or [],
         tool_names=[d["name"] for d in declarations],
         tool_results=results,
         earlier_call_ids=[p["functionCall"]["name"] for p in calls],

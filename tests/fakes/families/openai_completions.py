@@ -59,6 +59,7 @@ def _read(request: Request) -> Turn:
         tool_results=results,
         earlier_call_ids=earlier,
         system=" ".join(system),
+        stop=[body["stop"]] if isinstance(body.get("stop"), str) else body.get("stop") or [],
     )
 
 

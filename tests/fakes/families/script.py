@@ -93,6 +93,7 @@ class Turn:
     earlier_call_ids: list[str] = field(default_factory=list)  # of the assistant's tool calls
     system: str = ""
     images: int = 0  # well-formed images in the last user message, in the family's own shape
+    stop: list[str] = field(default_factory=list)  # stop sequences, as the family takes them
 
     @property
     def options(self) -> Options:
@@ -140,6 +141,12 @@ def expected_text(user_text: str, tool_results: list[str] | None = None, images:
     return f"Echo: {user_text}{seen}"
 
 
+def cut_at_stop(text: str, stop: list[str]) -> str:
+    """``text`` up to the first stop sequence in it, as a provider ends its answer there."""
+    ends = [text.find(sequence) for sequence in stop if sequence in text]
+    return text[: min(ends)] if ends else text
+
+
 def plan(turn: Turn) -> Script:
     """The answer to ``turn``; RequestRejected when its tool results match no earlier call."""
     options = turn.options
@@ -152,7 +159,7 @@ def plan(turn: Turn) -> Script:
         calls.append(Call(turn.tool_names[0], {"q": turn.user_text}))
     else:
         results = [r.content for r in turn.tool_results]
-        text = _pieces(expected_text(turn.user_text, results, turn.images))
+        text = _pieces(cut_at_stop(expected_text(turn.user_text, results, turn.images), turn.stop))
     reasoning = list(REASONING) if options.reasoning else []
     words = len(turn.system.split()) + len(turn.user_text.split())
     words += sum(len(r.content.split()) for r in turn.tool_results)
