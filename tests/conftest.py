@@ -9,9 +9,18 @@ import fastjsonschema
 import pytest
 
 from rpc_schema import load_openrpc
+from tests.fakes import cassettes
 from tests.support.daemon import DaemonProcess, serving_daemon
 from tests.support.transports import TRANSPORTS, Session, connected
 from tests.support.upstream import ThreadedUpstream, upstream_config
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The recorded provider traffic is part of the spec: without it, stop rather than skip."""
+    if not cassettes.WIRE.is_dir():
+        raise pytest.UsageError(
+            f"{cassettes.WIRE} is missing: the tests replay it; clone beside ../shared"
+        )
 
 
 @pytest.fixture(scope="session")

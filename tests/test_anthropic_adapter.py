@@ -20,7 +20,6 @@ from tests.support import replay
 from tests.support.replay import Recordings, raw_body
 
 recorded = Recordings("anthropic_messages")
-pytestmark = recorded.needed
 
 
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:

@@ -20,9 +20,6 @@ from tests.support.daemon import running_daemon
 from tests.support.local_server import serving
 
 RECORDED = cassettes.WIRE / "anthropic_messages"
-pytestmark = pytest.mark.skipif(
-    not RECORDED.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-)
 STREAM = "test_anthropic_tools_streaming_legacy.yaml"
 JSON = "anthropic_completion_tools.yaml"
 BAD_KEY = "anthropic_completion_invalid_api_key.yaml"

@@ -825,7 +825,6 @@ def own_shape(value: Any) -> frozenset[str]:
     return frozenset(p for p in cassettes.key_paths(value) if ".input." not in p)
 
 
-@pytest.mark.skipif(not RECORDED.is_dir(), reason="needs ../shared/fixtures/wire beside the repo")
 def test_streams_and_messages_have_the_recorded_shapes(unix: Endpoint) -> None:
     shapes = recorded_shapes()
     streams = [

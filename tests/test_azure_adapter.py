@@ -261,7 +261,6 @@ async def test_models_is_unsupported_so_routing_uses_config_hints() -> None:
 # --- the recorded Azure stream and the OpenAI recordings --------------------------------------
 
 
-@recorded.needed
 def test_the_recorded_azure_stream_with_filter_annotations() -> None:
     body = raw_body(recorded(AZURE_RECORDING))
     assembly = replay.replay_stream(adapter.StreamParser(), body)
@@ -276,14 +275,12 @@ def test_the_recorded_azure_stream_with_filter_annotations() -> None:
     }
 
 
-@recorded.needed
 def test_the_prompt_filter_chunk_yields_no_events() -> None:
     first = raw_body(recorded(AZURE_RECORDING)).split(b"\n\n")[0].removeprefix(b"data: ")
     assert b"prompt_filter_results" in first
     assert adapter.StreamParser().feed(first) == []
 
 
-@recorded.needed
 def test_every_byte_offset_of_the_azure_stream_gives_the_same_message() -> None:
     body = raw_body(recorded(AZURE_RECORDING))
     whole = replay.replay_stream(adapter.StreamParser(), body)
@@ -301,7 +298,6 @@ OPENAI_STREAMS = [
 ]
 
 
-@recorded.needed
 @pytest.mark.parametrize(("name", "index"), OPENAI_STREAMS)
 def test_openai_chat_streams_assemble_as_through_openai_completions(name: str, index: int) -> None:
     body = raw_body(recorded(name, index))
@@ -310,7 +306,6 @@ def test_openai_chat_streams_assemble_as_through_openai_completions(name: str, i
     assert azure.message()["content"] or azure.calls
 
 
-@recorded.needed
 def test_a_recorded_text_stream_through_azure_matches_its_payloads() -> None:
     body = raw_body(recorded("test_chat_completion_streaming.yaml"))
     payloads = [orjson.loads(p) for p in body.decode().split("data: ")[1:] if "[DONE]" not in p]
@@ -324,7 +319,6 @@ def test_a_recorded_text_stream_through_azure_matches_its_payloads() -> None:
     assert assembly.finish_reason() == "stop"
 
 
-@recorded.needed
 @pytest.mark.parametrize(
     ("name", "index"),
     [
@@ -340,7 +334,6 @@ def test_openai_chat_bodies_parse_as_through_openai_completions(name: str, index
     assert azure.message()["content"] or azure.calls
 
 
-@recorded.needed
 @pytest.mark.parametrize(
     "name",
     [
@@ -625,7 +618,6 @@ async def streamed(base: str, deployment: str) -> Assembly:
     return assembly
 
 
-@recorded.needed
 async def test_stream_sends_azure_s_request_and_relays_the_answer(
     azure: tuple[str, Seen],
 ) -> None:

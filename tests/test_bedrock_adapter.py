@@ -43,7 +43,6 @@ from tests.support.daemon import run_python
 from tests.support.replay import assembled
 
 FOLDER = cassettes.WIRE / "bedrock_converse"
-pytestmark = pytest.mark.skipif(not FOLDER.is_dir(), reason="needs ../shared/fixtures/wire")
 BEDROCK = next(p for p in PROVIDERS if p.id == "amazon-bedrock")
 CLAUDE = "us.anthropic.claude-sonnet-4-20250514-v1:0"
 
@@ -65,8 +64,6 @@ def response_body(interaction: dict[str, Any]) -> bytes:
 
 def recorded_streams() -> list[tuple[str, int]]:
     """Every eventstream answer in the folder, as (file, interaction index)."""
-    if not FOLDER.is_dir():
-        return []
     return [
         (path.name, index)
         for path in sorted(FOLDER.glob("*.yaml"))

@@ -15,7 +15,6 @@ from tests.support import replay
 from tests.support.replay import Recordings, raw_body
 
 recorded = Recordings("cohere_v2")
-pytestmark = recorded.needed
 
 
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -21,10 +20,6 @@ from tests.fakes.openai_chat import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = cassettes.WIRE / "openai_chat"
-needs_recordings = pytest.mark.skipif(
-    not RECORDED.is_dir() or importlib.util.find_spec("yaml") is None,
-    reason=f"needs the recorded fixtures in {RECORDED} (../shared beside the repo) and PyYAML",
-)
 MESSAGES = [{"role": "user", "content": "Say this is a test"}]
 ECHO = "Echo: Say this is a test"
 #: Fields current OpenAI sends in a non-streamed body that the 2024 recordings predate.
@@ -136,7 +131,6 @@ STREAMS = [
 ]
 
 
-@needs_recordings
 @pytest.mark.parametrize(("name", "index", "model", "tools"), STREAMS)
 async def test_streams_have_the_recorded_structure(
     fake: FakeOpenAI, http: aiohttp.ClientSession, name: str, index: int, model: str, tools: int
@@ -158,7 +152,6 @@ BODIES = [
 ]
 
 
-@needs_recordings
 @pytest.mark.parametrize("wire", ["2024", "current"])
 @pytest.mark.parametrize(("name", "index", "tools"), BODIES)
 async def test_bodies_have_the_recorded_structure_and_layout(
@@ -181,7 +174,6 @@ ERRORS = [
 ]
 
 
-@needs_recordings
 @pytest.mark.parametrize(("name", "model", "layout"), ERRORS)
 async def test_errors_have_the_recorded_structure_and_layout(
     fake: FakeOpenAI, http: aiohttp.ClientSession, name: str, model: str, layout: str
@@ -195,7 +187,6 @@ async def test_errors_have_the_recorded_structure_and_layout(
     assert got.body.decode() == LAYOUTS[layout](got.json())
 
 
-@needs_recordings
 def test_the_azure_stream_differs_only_by_its_extra_fields() -> None:
     events = cassettes.sse_events(
         cassettes.load(RECORDED / "azure-model-router.1.chunks.txt")[0].body or ""

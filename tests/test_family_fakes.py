@@ -27,9 +27,6 @@ TURNS = {
     ),
     "reasoning": Turn(model="fake-model+reasoning", stream=True, user_text="hello there"),
 }
-needs_recordings = pytest.mark.skipif(
-    not cassettes.WIRE.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-)
 
 
 def frame_payloads(body: bytes | str, decode: Callable[[bytes], list[Any]] | None) -> list[Any]:
@@ -69,11 +66,8 @@ def wire(request: pytest.FixtureRequest) -> Wire:
     return wire
 
 
-@needs_recordings
 @pytest.mark.parametrize("case", list(TURNS))
 def test_every_field_the_fake_sends_was_seen_from_the_real_provider(wire: Wire, case: str) -> None:
-    if case == "reasoning" and not wire.has_reasoning:
-        pytest.skip(f"{wire.family} has no reasoning on the wire")
     bodies, events = recorded_paths(wire)
     turn = TURNS[case]
     script = plan(turn)
@@ -85,7 +79,6 @@ def test_every_field_the_fake_sends_was_seen_from_the_real_provider(wire: Wire, 
     assert wire.shape(sent_body) - bodies - wire.unrecorded == frozenset()
 
 
-@needs_recordings
 def test_the_fake_error_shape_is_the_recorded_one(wire: Wire) -> None:
     bodies, _ = recorded_paths(wire)
     for status in (400, 401, 429, 500):

@@ -22,7 +22,6 @@ from tests.support import replay
 from tests.support.replay import Recordings, raw_body
 
 recorded = Recordings("gemini")
-pytestmark = recorded.needed
 VERTEX_STREAM = "test_streaming[logcontent-gemini-2.5-flash-vertexaiapi-sync-default].yaml"
 
 

@@ -21,9 +21,6 @@ from daemon.providers.model import ApiFamily, AuthStyle, Provider, Quirk
 from tests.fakes import cassettes
 
 RECORDED = cassettes.WIRE / "openai_chat"
-pytestmark = pytest.mark.skipif(
-    not RECORDED.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-)
 
 
 def recorded(name: str) -> cassettes.Interaction:

@@ -29,7 +29,6 @@ from tests.support.local_server import serving
 from tests.support.replay import Recordings, raw_body
 
 recorded = Recordings("openai_responses")
-pytestmark = recorded.needed
 PHASES = "test_openai_responses_phase_streamed_on_part_start.yaml"
 
 

@@ -293,7 +293,6 @@ def vertex_recordings() -> dict[str, cassettes.Interaction]:
     return found
 
 
-@GEMINI_WIRE.needed
 def test_recorded_vertex_requests_are_what_the_adapter_builds() -> None:
     recorded = vertex_recordings()
     assert len(recorded) == 2  # the otel stream and the otel 400 (README: "otel (Vertex)")
@@ -310,7 +309,6 @@ def test_recorded_vertex_requests_are_what_the_adapter_builds() -> None:
         assert body == interaction.request
 
 
-@GEMINI_WIRE.needed
 async def test_a_recorded_vertex_stream_and_error_through_the_adapter(
     google: FakeGoogle, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
@@ -331,7 +329,6 @@ async def test_a_recorded_vertex_stream_and_error_through_the_adapter(
     assert "temperature value of 1000" in (caught.value.detail or "")
 
 
-@ANTHROPIC_WIRE.needed
 async def test_claude_answers_parse_as_anthropic_events(
     google: FakeGoogle, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:

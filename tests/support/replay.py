@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import orjson
-import pytest
 
 from daemon.adapters.common import StreamParser
 from daemon.adapters.sse import SseParser
@@ -18,11 +17,6 @@ class Recordings:
 
     def __init__(self, folder: str) -> None:
         self.folder = cassettes.WIRE / folder
-        # The recordings live beside the repo (CI has them); a checkout without them can
-        # still run everything else.
-        self.needed = pytest.mark.skipif(
-            not self.folder.is_dir(), reason="needs ../shared/fixtures/wire beside the repo"
-        )
 
     def __call__(self, name: str, index: int = -1) -> cassettes.Interaction:
         return cassettes.load(self.folder / name)[index]

@@ -55,7 +55,6 @@ class Wire:
     stream_content_type: str = "text/event-stream"
     # The family's in-stream error event; None: it has none, the fake breaks the connection.
     stream_error: Callable[[str], bytes] | None = None
-    has_reasoning: bool = True
     model: str = "fake-model"  # the model the contract asks for (some families key on its name)
     image_urls: bool = True  # the family takes images by URL (Bedrock wants the bytes)
     recordings: str = ""  # the folder in ../shared/fixtures/wire holding real answers
