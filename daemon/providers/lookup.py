@@ -161,16 +161,23 @@ class Registry:
             changes["env_keys"] = tuple(str(k) for k in table["env_keys"])
         return dataclasses.replace(row, **changes) if changes else row
 
-    def resolve(self, name: str) -> Provider:
-        """The provider ``name`` stands for; UnknownProvider with close matches otherwise."""
+    def find(self, name: str) -> Provider | None:
+        """The provider ``name`` stands for, or None (cheap: no suggestions are computed)."""
         canonical = self._names.get(name.lower())
         if canonical is not None:
             return self._rows[canonical]
         for prefix, family in CUSTOM_FORMS.items():
             if name.startswith(prefix):
                 return _custom_row(name, name[len(prefix) :], family)
-        suggestions = self.suggest(name)
-        raise UnknownProvider(f"no provider is called {name!r}", suggestions=suggestions)
+        return None
+
+    def resolve(self, name: str) -> Provider:
+        """The provider ``name`` stands for; UnknownProvider with close matches otherwise."""
+        found = self.find(name)
+        if found is None:
+            suggestions = self.suggest(name)
+            raise UnknownProvider(f"no provider is called {name!r}", suggestions=suggestions)
+        return found
 
     def suggest(self, name: str) -> list[str]:
         """Ids (and aliases) that look like ``name``."""

@@ -7,23 +7,22 @@ headers go out only with its first event, so failures before that (every retry a
 included) still get a proper HTTP status.
 
 ``anthropic-version`` is accepted and not required. A client's ``x-api-key`` or
-``Authorization`` is never a provider credential: the daemon's own access control admits the
-caller, and the provider's key comes from the daemon's config, vault or environment (the OpenAI
-endpoint does the same).
+``Authorization`` is never a provider credential: the provider's key comes from the daemon's
+config, vault or environment (the OpenAI endpoint does the same). On the Unix socket any value
+will do; over TCP the daemon's guard wants its token as ``Authorization: Bearer`` (the SDKs'
+``auth_token`` / Claude Code's ``ANTHROPIC_AUTH_TOKEN``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from aiohttp import web
 
-from daemon.adapters.types import ChatCall, Event
+from daemon.adapters.types import Event
 from daemon.errors import DaemonError
-from daemon.providers.model import Provider
-from daemon.routing import Router
 from daemon.rpc.anthropic_wire import (
     StreamEncoder,
     error_body,
@@ -31,17 +30,14 @@ from daemon.rpc.anthropic_wire import (
     message,
     to_send_params,
 )
-from daemon.rpc.handlers.chat import SendParams, to_call
-from daemon.rpc.keys import DISPATCHER, STATE
-from daemon.rpc.openai_http import _read_json, _router, split_model
-from daemon.rpc.openai_wire import next_id
+from daemon.rpc.compat import json_error, prepare, router_of
+from daemon.rpc.ids import next_id
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
 
 def _error(exc: DaemonError) -> web.Response:
-    status, body = error_body(exc)
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+    return json_error(exc, error_body)
 
 
 class _Stream:
@@ -79,32 +75,20 @@ class _Stream:
         return self.response
 
 
-async def _prepare(
-    request: web.Request, router: Router
-) -> tuple[str, ChatCall, list[tuple[Provider, str]]]:
-    """The model as asked for, the normalized call and its candidates; DaemonError if refused."""
-    body = await _read_json(request, request.app[STATE].settings.max_body_bytes)
-    provider, model = split_model(router.registry, body.get("model"))
-    validate = request.app[DISPATCHER].validators["chat.send"]
-    params = cast(SendParams, validate(to_send_params(body, provider, model)))
-    call = to_call(params, stream=bool(body.get("stream")))
-    return str(body["model"]), call, router.plan(params.get("provider"), params.get("model"))
-
-
 async def messages(request: web.Request) -> web.StreamResponse:
     """``POST /v1/messages``: one chat through the router, as a message or as its events."""
-    router = _router(request)
+    router = router_of(request)
     try:
-        requested, call, candidates = await _prepare(request, router)
-        if not call.stream:  # refused, failed or answered: all before any byte is sent
-            result = await router.chat(candidates, call, None)
-            answer = message(result, requested, next_id("msg_"))
+        prepared = await prepare(request, to_send_params)
+        if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
+            result = await router.chat(prepared.candidates, prepared.call, None)
+            answer = message(result, prepared.requested, next_id("msg_"))
             return web.Response(body=orjson.dumps(answer), content_type="application/json")
     except DaemonError as exc:
         return _error(exc)
-    writer = _Stream(request, requested)
+    writer = _Stream(request, prepared.requested)
     try:
-        result = await router.chat(candidates, call, writer.emit)
+        result = await router.chat(prepared.candidates, prepared.call, writer.emit)
     except DaemonError as exc:
         return await writer.fail(exc)
     return await writer.finish(result)

@@ -32,7 +32,7 @@ from daemon.errors import (
     UpstreamUnavailable,
 )
 from daemon.rpc import openai_wire
-from daemon.rpc.openai_wire import next_id
+from daemon.rpc.ids import next_id
 
 # Anthropic's error type per HTTP status; another 4xx is a request error, another 5xx api_error.
 _ERROR_TYPES: Mapping[int, str] = {

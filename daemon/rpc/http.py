@@ -18,16 +18,23 @@ def error_response(exc: DaemonError, status: int) -> web.Response:
     return web.Response(status=status, body=body, content_type="application/json")
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole body; RequestTooLarge when it is (or says it is) over ``limit`` bytes."""
+    if (request.content_length or 0) > limit:
+        raise RequestTooLarge(f"the body is over {limit} bytes")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestTooLarge(f"the body is over {limit} bytes") from None
+
+
 async def post_rpc(request: web.Request) -> web.Response:
     """Dispatch the body; batches and notifications as the JSON-RPC 2.0 spec says."""
     state = request.app[STATE]
-    limit = state.settings.max_body_bytes
-    if (request.content_length or 0) > limit:
-        return error_response(RequestTooLarge(f"the body is over {limit} bytes"), 413)
     try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return error_response(RequestTooLarge(f"the body is over {limit} bytes"), 413)
+        body = await read_body(request, state.settings.max_body_bytes)
+    except RequestTooLarge as exc:
+        return error_response(exc, 413)
     dispatcher = request.app[DISPATCHER]
     if state.draining:
         out = dispatcher.refuse(body, ShuttingDown())

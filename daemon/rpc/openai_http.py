@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from aiohttp import web
 
 from daemon.adapters.types import Event
-from daemon.errors import DaemonError, InvalidParams, ParseError, RequestTooLarge, UnknownProvider
-from daemon.providers.lookup import Registry
-from daemon.routing import Router
-from daemon.rpc.handlers.chat import SendParams, to_call
-from daemon.rpc.keys import DISPATCHER, STATE
+from daemon.errors import DaemonError
+from daemon.rpc.compat import json_error, prepare, router_of
+from daemon.rpc.ids import next_id
 from daemon.rpc.openai_wire import (
     chunk,
     chunk_frame,
@@ -29,45 +27,13 @@ from daemon.rpc.openai_wire import (
     completion,
     delta_of,
     error_body,
-    next_id,
     to_send_params,
     wire_usage,
 )
 
 
 def _error(exc: DaemonError) -> web.Response:
-    status, body = error_body(exc)
-    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
-
-
-def split_model(registry: Registry, model: Any) -> tuple[str | None, str]:
-    """``provider/model`` when the part before the first slash names a provider."""
-    if not isinstance(model, str) or not model:
-        raise InvalidParams("model is required", field="model", reason="is required")
-    head, slash, rest = model.partition("/")
-    if slash and rest:
-        try:
-            registry.resolve(head)
-        except UnknownProvider:
-            return None, model  # a model name with a slash in it, e.g. "meta-llama/Llama-3"
-        return head, rest
-    return None, model
-
-
-async def _read_json(request: web.Request, limit: int) -> Mapping[str, Any]:
-    if (request.content_length or 0) > limit:
-        raise RequestTooLarge(f"the body is over {limit} bytes")
-    try:
-        body = orjson.loads(await request.read())
-    except web.HTTPRequestEntityTooLarge:
-        raise RequestTooLarge(f"the body is over {limit} bytes") from None
-    except orjson.JSONDecodeError:
-        raise ParseError("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidParams(
-            "the body must be a JSON object", field="body", reason="must be an object"
-        )
-    return body
+    return json_error(exc, error_body)
 
 
 class _Stream:
@@ -128,41 +94,21 @@ class _Stream:
         return self.response
 
 
-def _router(request: web.Request) -> Router:
-    router = request.app[STATE].router
-    assert router is not None
-    return router
-
-
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     """``POST /v1/chat/completions``."""
-    state = request.app[STATE]
-    router = _router(request)
+    router = router_of(request)
     try:
-        body = await _read_json(request, state.settings.max_body_bytes)
-        provider, model = split_model(router.registry, body.get("model"))
-        params = request.app[DISPATCHER].validators["chat.send"](
-            to_send_params(body, provider, model)
-        )
-        stream = bool(body.get("stream"))
-        call = to_call(cast(SendParams, params), stream=stream)
-        candidates = router.plan(params.get("provider"), params.get("model"))
+        prepared = await prepare(request, to_send_params)
+        if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
+            result = await router.chat(prepared.candidates, prepared.call, None)
+            answer = completion(result, prepared.requested, next_id("chatcmpl-"))
+            return web.Response(body=orjson.dumps(answer), content_type="application/json")
     except DaemonError as exc:
         return _error(exc)
-    requested = str(body["model"])
-    if not stream:
-        try:
-            result = await router.chat(candidates, call, None)
-        except DaemonError as exc:
-            return _error(exc)
-        return web.Response(
-            body=orjson.dumps(completion(result, requested, next_id("chatcmpl-"))),
-            content_type="application/json",
-        )
-    writer = _Stream(request, requested)
-    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    writer = _Stream(request, prepared.requested)
+    include_usage = bool((prepared.body.get("stream_options") or {}).get("include_usage"))
     try:
-        result = await router.chat(candidates, call, writer.emit)
+        result = await router.chat(prepared.candidates, prepared.call, writer.emit)
     except DaemonError as exc:
         return await writer.fail(exc)
     return await writer.finish(result, include_usage)
@@ -170,7 +116,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def models(request: web.Request) -> web.Response:
     """``GET /v1/models``: the models of every configured provider, as ``provider/model``."""
-    router = _router(request)
+    router = router_of(request)
     rows = [row for row in router.registry.rows() if router.registry.is_configured(row.id)]
     if router.policy.default_provider:
         default = router.registry.resolve(router.policy.default_provider)

@@ -7,8 +7,6 @@ by the same schema), a result becomes a ``chat.completion``, events become
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -16,7 +14,7 @@ from typing import Any
 import orjson
 
 from daemon.adapters.openai_shapes import wire_tool_calls
-from daemon.adapters.types import Event, Finish, ReasoningDelta, TextDelta, ToolCallDelta, Usage
+from daemon.adapters.types import Event, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 from daemon.errors import (
     AccessDenied,
     CircuitOpen,
@@ -28,6 +26,7 @@ from daemon.errors import (
     RateLimited,
     RequestInvalid,
     RequestTooLarge,
+    ShuttingDown,
     UnknownModel,
     UnknownProvider,
     Unsupported,
@@ -52,6 +51,7 @@ _STATUS: Mapping[type[DaemonError], tuple[int, str]] = {
     RequestTooLarge: (413, "invalid_request_error"),
     RateLimited: (429, "rate_limit_error"),
     CircuitOpen: (503, "server_error"),
+    ShuttingDown: (503, "server_error"),
     UpstreamTimeout: (504, "server_error"),
 }
 _ROLES = {"developer": "system"}
@@ -222,16 +222,6 @@ def chunk_frame(head: bytes, delta: Mapping[str, Any], finish: str | None = None
     return head + orjson.dumps(delta) + tail
 
 
-_ID_PREFIX = secrets.token_hex(6)
-_ID_COUNTER = itertools.count(1)
-
-
-def next_id(prefix: str) -> str:
-    """A unique id for this daemon's lifetime (a random run prefix and a counter): unlike a
-    uuid4 it needs no system call."""
-    return f"{prefix}{_ID_PREFIX}{next(_ID_COUNTER):020x}"
-
-
 def delta_of(event: Event) -> dict[str, Any] | None:
     """The chunk ``delta`` for one event; None for events that are not deltas."""
     if isinstance(event, TextDelta):
@@ -247,7 +237,3 @@ def delta_of(event: Event) -> dict[str, Any] | None:
             call["function"]["name"] = event.name
         return {"tool_calls": [call]}
     return None
-
-
-def is_finish(event: Event) -> bool:
-    return isinstance(event, Finish)

@@ -49,7 +49,7 @@ class WsConnection:
                     await self._slots.acquire()
                     task = asyncio.create_task(self._answer(message.data))
                     self.tasks.add(task)
-                    self.state.in_flight.add(task)
+                    self.state.track(task)
                     task.add_done_callback(self._finished)
         finally:
             for task in self.tasks:
@@ -58,7 +58,6 @@ class WsConnection:
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
-        self.state.in_flight.discard(task)
         self._slots.release()
 
     async def _answer(self, data: str | bytes) -> None:

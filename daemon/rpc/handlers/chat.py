@@ -11,7 +11,7 @@ from daemon.errors import Cancelled, RequestInvalid, Unsupported
 from daemon.routing import Emit
 from daemon.rpc.context import CallContext
 from daemon.rpc.handlers.providers import router_of
-from daemon.rpc.openai_wire import next_id
+from daemon.rpc.ids import next_id
 
 
 class SendParams(TypedDict, total=False):

@@ -1,0 +1,99 @@
+"""What the provider-compatible endpoints (``/v1/chat/completions``, ``/v1/messages``) share.
+
+Each endpoint speaks its own wire (:mod:`daemon.rpc.openai_wire`, :mod:`daemon.rpc.anthropic_wire`);
+everything else is here, once: refusing work while the daemon drains and counting the request as
+in flight, reading the JSON body within the size limit, splitting ``provider/model``, checking the
+params with chat.send's schema, and planning the route.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from aiohttp import web
+
+from daemon.adapters.types import ChatCall
+from daemon.errors import DaemonError, InvalidParams, ParseError, ShuttingDown, UnknownProvider
+from daemon.providers.lookup import Registry
+from daemon.providers.model import Provider
+from daemon.routing import Router
+from daemon.rpc.handlers.chat import SendParams, to_call
+from daemon.rpc.http import read_body
+from daemon.rpc.keys import DISPATCHER, STATE
+
+ToSendParams = Callable[[Mapping[str, Any], str | None, str], dict[str, Any]]
+ErrorBody = Callable[[DaemonError], tuple[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request ready for the router."""
+
+    body: Mapping[str, Any]
+    requested: str  # the model as the client wrote it (answers name it back)
+    call: ChatCall
+    candidates: list[tuple[Provider, str]]
+
+
+def json_error(exc: DaemonError, error_body: ErrorBody) -> web.Response:
+    """The endpoint's own error body and HTTP status for ``exc``."""
+    status, body = error_body(exc)
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def router_of(request: web.Request) -> Router:
+    router = request.app[STATE].router
+    assert router is not None, "the router is set up before the listeners open"
+    return router
+
+
+def split_model(registry: Registry, model: Any) -> tuple[str | None, str]:
+    """``provider/model`` when the part before the first slash names a provider."""
+    if not isinstance(model, str) or not model:
+        raise InvalidParams("model is required", field="model", reason="is required")
+    head, slash, rest = model.partition("/")
+    if slash and rest and _names_a_provider(registry, head):
+        return head, rest
+    return None, model  # a bare model, or one with a slash in its name ("meta-llama/Llama-3")
+
+
+def _names_a_provider(registry: Registry, name: str) -> bool:
+    try:
+        return registry.find(name) is not None
+    except UnknownProvider:  # a custom:<url> form with a bad URL
+        return False
+
+
+async def read_json(request: web.Request, limit: int) -> Mapping[str, Any]:
+    """The body as a JSON object, within ``limit`` bytes."""
+    try:
+        body = orjson.loads(await read_body(request, limit))
+    except orjson.JSONDecodeError:
+        raise ParseError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidParams(
+            "the body must be a JSON object", field="body", reason="must be an object"
+        )
+    return body
+
+
+async def prepare(request: web.Request, to_send_params: ToSendParams) -> Prepared:
+    """Admit the request (not while draining; counted in flight) and make it a routed call."""
+    state = request.app[STATE]
+    if state.draining:
+        raise ShuttingDown()
+    task = asyncio.current_task()
+    if task is not None:
+        state.track(task)
+    router = router_of(request)
+    body = await read_json(request, state.settings.max_body_bytes)
+    provider, model = split_model(router.registry, body.get("model"))
+    validate = request.app[DISPATCHER].validators["chat.send"]
+    params = cast(SendParams, validate(to_send_params(body, provider, model)))
+    call = to_call(params, stream=bool(body.get("stream")))
+    candidates = router.plan(params.get("provider"), params.get("model"))
+    return Prepared(body, str(body["model"]), call, candidates)
