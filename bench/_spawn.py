@@ -22,6 +22,8 @@ from pathlib import Path
 
 import orjson
 
+from tests.support.daemon import isolated_env
+
 REPO = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S = 30.0
 PROBLEM_LEVELS = frozenset({"warning", "error", "critical", "exception"})
@@ -43,15 +45,8 @@ def inherited_affinity(cpu: int | None) -> Iterator[None]:
 
 
 def sandbox_env(root: Path) -> dict[str, str]:
-    """This environment minus daemon/systemd variables, with every XDG dir under ``root``."""
-    drop = ("SWITCHBOARD_", "LISTEN_", "NOTIFY_SOCKET", "WATCHDOG_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    for name in ("XDG_RUNTIME_DIR", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):
-        path = root / name.lower()
-        path.mkdir(mode=0o700)
-        env[name] = str(path)
-    env["PYTHONPATH"] = str(REPO)
-    return env
+    """The tests' isolated environment: XDG dirs under ``root``, no provider keys, no systemd."""
+    return isolated_env(root)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from daemon.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from daemon.log import get_logger
+from daemon.log import REDACTED, get_logger
 from daemon.providers.lookup import Registry, template_fields
 from daemon.providers.model import Provider, Quirk
 from daemon.reliability import Breaker, Policy, backoff_s
@@ -242,6 +242,7 @@ class Router:
             try:
                 assembly = await self._once(target, call, state)
             except UpstreamError as exc:
+                _hide_key(exc, target.key)
                 _log_attempt(route, target, started, exc)
                 exc.data.setdefault("provider", target.provider.id)
                 if state.started or not exc.retryable:
@@ -353,6 +354,13 @@ def _now() -> float:
     return asyncio.get_running_loop().time()
 
 
+
+
+def _hide_key(exc: UpstreamError, key: str | None) -> None:
+    """Mask the call's own key in the provider's words: providers echo the key they refused,
+    not always in a shape the log's scrubber recognizes (it knows only secret-shaped text)."""
+    if key and exc.detail and key in exc.detail:
+        exc.detail = exc.detail.replace(key, REDACTED)
 
 
 def _record_breaker(breaker: Breaker, exc: UpstreamError) -> None:

@@ -189,6 +189,17 @@ async def test_a_refused_key_is_reported_once_without_retrying_or_echoing_keys(
         assert key not in text
 
 
+async def test_a_key_the_provider_echoes_back_is_masked_whatever_its_shape(
+    chat_session: Session,
+) -> None:
+    # The fake echoes this key in full, as OpenAI does ("Incorrect API key provided: ..."), and
+    # it has no secret-looking shape: only knowing the call's own key can mask it.
+    _, answer = await chat(chat_session, messages=HELLO, apiKey="bad-key")
+    error = error_of(answer, -32020)
+    assert "bad-key" not in orjson.dumps(answer).decode()
+    assert "[redacted]" in error["data"]["detail"]
+
+
 @pytest.mark.parametrize(
     ("fault", "code", "status"),
     [("http_404", -32021, 404), ("context_length", -32022, 400)],

@@ -2,8 +2,7 @@
 
 botocore (the ``bedrock`` extra) does the signing, the chain and the frame checksums; it is
 imported on first use, so a daemon without it starts, and only calls that need it fail, with
-the command that installs it. :func:`encode_frame` needs no botocore: fakes and tests build
-ConverseStream answers with it.
+the command that installs it.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from daemon.log import scrub
 
 INSTALL_HINT = "pip install 'switchboard[bedrock]'"
 CHAIN_ENV_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE")
-STRING_HEADER = 7  # eventstream header value type: UTF-8 string with a u16 length
 # Exception names (``:exception-type`` in a stream, ``x-amzn-ErrorType`` on an HTTP error),
 # lower-cased; anything else is typed by its HTTP status and words.
 _EXCEPTIONS: Mapping[str, type[UpstreamError]] = {
@@ -50,7 +48,6 @@ _EXCEPTIONS: Mapping[str, type[UpstreamError]] = {
     "unrecognizedclientexception": UpstreamAuthFailed,
     "expiredtokenexception": UpstreamAuthFailed,
 }
-_CONTEXT_WORDS = ("input is too long", "too many input tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +154,8 @@ def typed_error(
     """The typed error for an AWS exception ``kind`` (any case) with its ``message``."""
     body = {"message": message, "type": kind}
     error = common.error_from_body(body, status=status, headers=headers)
-    if isinstance(error, ContextTooLong) or any(w in message.lower() for w in _CONTEXT_WORDS):
-        return ContextTooLong(error.detail, **error.data)
+    if isinstance(error, ContextTooLong):
+        return error
     typed = _EXCEPTIONS.get(kind.lower())
     return error if typed is None else typed(error.detail, **error.data)
 

@@ -77,9 +77,7 @@ def build_request(target: Target, call: ChatCall, keys: AwsKeys | None = None) -
     url = f"{base_url}/model/{quote(target.model, safe='')}/{action}"
     headers = common.headers(target, accept=EVENTSTREAM if call.stream else "application/json")
     body = orjson.dumps(converse_body(target.model, call))
-    if target.key:
-        headers["Authorization"] = f"Bearer {target.key}"
-    elif keys is not None:
+    if keys is not None and not target.key:  # no Bedrock API key: sign with AWS credentials
         headers = aws.sign(HttpRequest("POST", url, headers, body), keys, SERVICE, region)
     return HttpRequest("POST", url, headers, body)
 

@@ -29,6 +29,7 @@ _AUTH_HEADER: Mapping[AuthStyle, Callable[[str], tuple[str, str]]] = {
     AuthStyle.X_API_KEY: lambda key: ("x-api-key", key),
     AuthStyle.API_KEY: lambda key: ("api-key", key),
     AuthStyle.X_GOOG_API_KEY: lambda key: ("x-goog-api-key", key),
+    AuthStyle.AWS_SIGV4: lambda key: ("Authorization", f"Bearer {key}"),  # a Bedrock API key
 }
 _CONTEXT_HINTS = (
     "context_length",
@@ -36,6 +37,9 @@ _CONTEXT_HINTS = (
     "maximum context",
     "too many tokens",
     "prompt is too long",
+    "exceeds the maximum number of tokens",  # Gemini
+    "input is too long",  # Bedrock
+    "too many input tokens",  # Bedrock
 )
 _UNAVAILABLE = frozenset({408, 409, 425, 529})
 # Words of an in-stream error (no HTTP status to go by) that blame the provider's side.

@@ -35,7 +35,7 @@ from daemon.adapters.types import (
     UsageEvent,
     empty_usage,
 )
-from daemon.errors import ContextTooLong, UpstreamError, UpstreamProtocol, UpstreamRejected
+from daemon.errors import UpstreamError, UpstreamProtocol
 
 # Thinking budgets (tokens) per reasoning effort.
 THINKING_BUDGET: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
@@ -51,9 +51,8 @@ _FINISH: Mapping[str, FinishReason] = {
     "MALFORMED_FUNCTION_CALL": "error",
 }
 _TOOL_MODE: Mapping[str, str] = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-# Gemini answers an unknown key with 400 INVALID_ARGUMENT, and a long prompt with these words.
+# Gemini answers an unknown key with 400 INVALID_ARGUMENT.
 _BAD_KEY_HINTS = ("API_KEY_INVALID", "API key not valid")
-_CONTEXT_HINT = "exceeds the maximum number of tokens"
 
 
 def _new_call_id() -> str:
@@ -269,10 +268,7 @@ def map_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamE
         status = 401  # Google reports a bad key as 400 INVALID_ARGUMENT
     # Google's status word (INVALID_ARGUMENT, NOT_FOUND) says more than the repeated HTTP code.
     words = {"error": {"message": message, "code": error.get("status") or error.get("code")}}
-    result = common.error_from_body(words, status=status, headers=headers)
-    if type(result) is UpstreamRejected and _CONTEXT_HINT in message.lower():
-        return ContextTooLong(result.detail, **result.data)
-    return result
+    return common.error_from_body(words, status=status, headers=headers)
 
 
 # Send a call and yield its events as they arrive, one list per network read.

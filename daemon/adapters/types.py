@@ -74,7 +74,7 @@ class Target:
     provider: Provider
     base_url: str
     model: str
-    key: str | None
+    key: str | None = field(repr=False)  # never in a repr, so never in a log line
     headers: tuple[tuple[str, str], ...] = ()
     # Family settings from [providers.<id>] (api_version, project, location, region, ...).
     options: Mapping[str, str] = field(default_factory=dict)
@@ -85,8 +85,8 @@ class HttpRequest:
     """What an adapter's ``build_request`` returns: one call to make."""
 
     method: str
-    url: str
-    headers: dict[str, str]
+    url: str = field(repr=False)  # may carry ?key=
+    headers: dict[str, str] = field(repr=False)  # carry the credential
     body: bytes | None = None
 
 

@@ -63,10 +63,6 @@ async def resolve(
             return Credentials((environ[name],), "env")
     if provider.key_optional:
         return Credentials((None,), "none")
-    if provider.auth is AuthStyle.AWS_SIGV4:
-        # No Bedrock API key: the adapter signs with the AWS credential chain (env, profile,
-        # SSO, instance role), which env_keys cannot name, and says what is missing if empty.
-        return Credentials((None,), "none")
     raise CredentialsMissing(
         f"no credential for {provider.id}",
         provider=provider.id,

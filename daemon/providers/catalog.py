@@ -477,6 +477,7 @@ PROVIDERS: tuple[Provider, ...] = (
         # (AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY [+ AWS_SESSION_TOKEN], AWS_PROFILE),
         # a multi-part credential that env_keys cannot express.
         env_keys=("AWS_BEARER_TOKEN_BEDROCK",),
+        key_optional=True,  # without a Bedrock key the adapter signs with the AWS chain
         aliases=("bedrock", "aws-bedrock", "bedrock_converse"),
         logins=(LoginMethod.API_KEY,),
         quirks=frozenset({Quirk.NO_MODELS_ENDPOINT}),  # listing is on the control plane

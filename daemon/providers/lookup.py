@@ -51,7 +51,7 @@ LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 class ProviderSettings:
     """What config says about one provider beyond its row: keys and model hints."""
 
-    api_keys: tuple[str, ...] = ()
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
     default_model: str | None = None
     models: tuple[str, ...] = ()
     options: Mapping[str, str] = field(default_factory=dict)

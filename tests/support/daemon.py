@@ -19,6 +19,8 @@ from pathlib import Path
 from socket import AF_UNIX, SOCK_DGRAM
 from socket import socket as Socket
 
+from daemon.providers.catalog import PROVIDERS
+
 REPO = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 30.0
 
@@ -44,11 +46,22 @@ def short_tempdir() -> Path:
     return Path(tempfile.mkdtemp(prefix="sb-", dir="/tmp"))  # noqa: S108
 
 
+# The daemon's own variables, systemd's, and the cloud credential chains the adapters read.
+_NOT_INHERITED = ("SWITCHBOARD_", "LISTEN_", "NOTIFY_SOCKET", "WATCHDOG_", "AWS_", "GOOGLE_")
+_PROVIDER_KEYS = frozenset(key for row in PROVIDERS for key in row.env_keys)
+
+
 def isolated_env(root: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """An environment whose XDG dirs all live under ``root``; no provider keys, no systemd."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SWITCHBOARD_", "LISTEN_"))}
-    env.pop("NOTIFY_SOCKET", None)
-    env.pop("WATCHDOG_USEC", None)
+    """An environment whose XDG dirs all live under ``root``; no provider keys, no systemd.
+
+    A developer's real keys must never reach a daemon under test: one would send them to the
+    real provider (a test naming a catalog provider without a base URL of its own).
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_NOT_INHERITED) and k not in _PROVIDER_KEYS
+    }
     for name in ("XDG_RUNTIME_DIR", "XDG_STATE_HOME", "XDG_CONFIG_HOME"):
         (root / name.lower()).mkdir(exist_ok=True, mode=0o700)
         env[name] = str(root / name.lower())
