@@ -54,9 +54,18 @@ _TOOL_CHOICE: Mapping[str, dict[str, str]] = {
 
 def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call`` to ``target``."""
+    body = {"model": target.model, **request_body(call)}
+    headers = common.headers(
+        target, accept="text/event-stream" if call.stream else "application/json"
+    )
+    headers.setdefault("anthropic-version", API_VERSION)
+    return HttpRequest("POST", f"{target.base_url}/messages", headers, orjson.dumps(body))
+
+
+def request_body(call: ChatCall) -> dict[str, Any]:
+    """The Messages body for ``call``, without ``model`` (Vertex names it in the URL)."""
     system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
     body: dict[str, Any] = {
-        "model": target.model,
         "messages": _turns([m for m in call.messages if m["role"] != "system"]),
         "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
         "stream": call.stream,
@@ -76,11 +85,7 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         body["max_tokens"] = max(body["max_tokens"], budget + DEFAULT_MAX_TOKENS)
         body.pop("temperature", None)  # thinking requires the default temperature
-    headers = common.headers(
-        target, accept="text/event-stream" if call.stream else "application/json"
-    )
-    headers.setdefault("anthropic-version", API_VERSION)
-    return HttpRequest("POST", f"{target.base_url}/messages", headers, orjson.dumps(body))
+    return body
 
 
 def _block(part: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,6 @@ import orjson
 from daemon.adapters import aws, common
 from daemon.adapters.anthropic_messages import THINKING_BUDGET
 from daemon.adapters.aws import AwsKeys, Frame
-from daemon.adapters.http import exchange
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -39,6 +38,7 @@ from daemon.adapters.types import (
     empty_usage,
 )
 from daemon.errors import RequestInvalid, Unsupported, UpstreamAuthFailed, UpstreamProtocol
+from daemon.providers.catalog import CLAUDE_MODEL_MARKER
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
@@ -96,7 +96,7 @@ def converse_body(model: str, call: ChatCall) -> dict[str, Any]:
     if call.temperature is not None:
         config["temperature"] = call.temperature
     # Claude takes a thinking budget; other models reason (or not) on their own.
-    if call.reasoning is not None and "claude" in model.lower():
+    if call.reasoning is not None and CLAUDE_MODEL_MARKER in model.lower():
         budget = THINKING_BUDGET[call.reasoning]
         thinking = {"type": "enabled", "budget_tokens": budget}
         body["additionalModelRequestFields"] = {"thinking": thinking}
@@ -324,34 +324,25 @@ async def stream(
         keys = await aws.find_keys(
             target.provider.id, hint=CREDENTIAL_HINT, env_keys=target.provider.env_keys
         )
-    reads = exchange(
+    events = common.relay(
         session,
         build_request(target, call, keys),
         stream=call.stream,
         connect_timeout=connect_timeout,
         map_error=map_error,
+        parse_body=parse_body,
+        parser=parser,
         raw=EVENTSTREAM,
         exact_url=True,
     )
-    finished = False
     try:
-        async with contextlib.aclosing(reads):
-            async for chunks in reads:
-                if parser is None:
-                    yield parse_body(chunks[0])
-                    return
-                batch = [event for chunk in chunks for event in parser.feed(chunk)]
-                if batch:
-                    finished = finished or any(isinstance(event, Finish) for event in batch)
-                    yield batch
-                if parser.done:
-                    return
+        async with contextlib.aclosing(events):
+            async for batch in events:
+                yield batch
     except UpstreamAuthFailed:
         if keys is not None:  # keys rotated since (a new ~/.aws/credentials): look again next time
             aws.forget_credentials()
         raise
-    if not finished:
-        raise common.stream_ended_early()
 
 
 async def models(

@@ -211,20 +211,30 @@ async def relay(
     connect_timeout: float,
     map_error: ErrorMapper,
     parse_body: Callable[[bytes], list[Event]],
-    parser: StreamParser,
+    parser: StreamParser | None,
+    raw: str | None = None,
+    exact_url: bool = False,
 ) -> AsyncGenerator[list[Event], None]:
-    """The one I/O loop of every SSE family: yield the events of each network read.
+    """The one I/O loop of every family: yield the events of each network read.
 
     A stream ends at the parser's end marker, or when the connection closes after a finish
-    reason arrived; closing before one is a truncated answer.
+    reason arrived; closing before one is a truncated answer. ``parser`` may be None when not
+    streaming; ``raw`` and ``exact_url`` go to :func:`exchange` (binary streams, signed URLs).
     """
     reads = exchange(
-        session, request, stream=stream, connect_timeout=connect_timeout, map_error=map_error
+        session,
+        request,
+        stream=stream,
+        connect_timeout=connect_timeout,
+        map_error=map_error,
+        raw=raw,
+        exact_url=exact_url,
     )
     if not stream:
         async for (body,) in reads:
             yield parse_body(body)
         return
+    assert parser is not None, "a stream needs its parser"
     finished = False
     async for payloads in reads:
         batch = [event for payload in payloads for event in parser.feed(payload)]

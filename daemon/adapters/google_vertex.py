@@ -46,6 +46,7 @@ from daemon.errors import (
     UpstreamProtocol,
 )
 from daemon.log import get_logger, scrub
+from daemon.providers.catalog import CLAUDE_MODEL_MARKER
 from daemon.providers.lookup import check_base_url
 from daemon.providers.model import AuthStyle, Quirk
 
@@ -70,13 +71,14 @@ log = get_logger("daemon.adapters.google_vertex")
 
 def is_claude(target: Target) -> bool:
     """Whether ``target`` is an Anthropic publisher model (rawPredict, Messages body)."""
-    return target.provider.has(Quirk.ANTHROPIC_PUBLISHER) or target.model.startswith("claude")
+    anthropic_model = target.model.startswith(CLAUDE_MODEL_MARKER)
+    return target.provider.has(Quirk.ANTHROPIC_PUBLISHER) or anthropic_model
 
 
 def build_request(target: Target, call: ChatCall, token: str | None = None) -> HttpRequest:
     """The HTTP request for ``call``; ``token`` is the OAuth access token, if one is used."""
     if is_claude(target):
-        publisher, body = "anthropic", _claude_body(target, call)
+        publisher, body = "anthropic", _claude_body(call)
         method = "streamRawPredict" if call.stream else "rawPredict"
     else:
         publisher, body = "google", gemini.request_body(call)
@@ -90,13 +92,10 @@ def build_request(target: Target, call: ChatCall, token: str | None = None) -> H
     return HttpRequest("POST", common.with_query_key(url, target), headers, orjson.dumps(body))
 
 
-def _claude_body(target: Target, call: ChatCall) -> dict[str, Any]:
-    # The Messages body exactly as anthropic_messages builds it; Vertex takes the model from
-    # the URL (a "model" key is refused) and the API version in the body, not a header.
-    messages_request = anthropic.build_request(target, call)
-    body: dict[str, Any] = orjson.loads(messages_request.body or b"{}")
-    body.pop("model", None)
-    return {"anthropic_version": ANTHROPIC_VERSION, **body}
+def _claude_body(call: ChatCall) -> dict[str, Any]:
+    # The Messages body as anthropic_messages builds it; Vertex takes the model from the URL
+    # (a "model" key is refused) and the API version in the body, not a header.
+    return {"anthropic_version": ANTHROPIC_VERSION, **anthropic.request_body(call)}
 
 
 def map_claude_error(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
@@ -169,8 +168,25 @@ async def access_token(
     if target.key or target.provider.auth is AuthStyle.NONE:
         return None
     path, where = credentials_path(target)
+    return await TOKENS.get(session, await _account(path, where), connect_timeout)
+
+
+# Parsed key files by path, with the modification time they were read at: a call reads the
+# file again only once it changed (a stat, not a read, a parse and a thread hop per call).
+_ACCOUNTS: dict[str, tuple[int, ServiceAccount]] = {}
+
+
+async def _account(path: str, where: str) -> ServiceAccount:
+    try:
+        changed = os.stat(path).st_mtime_ns
+    except OSError:
+        changed = -1  # gone or unreadable: reading it says which, with the next step
+    cached = _ACCOUNTS.get(path)
+    if cached is not None and cached[0] == changed:
+        return cached[1]
     account = await asyncio.to_thread(read_service_account, path, where)
-    return await TOKENS.get(session, account, connect_timeout)
+    _ACCOUNTS[path] = (changed, account)
+    return account
 
 
 def credentials_path(target: Target) -> tuple[str, str]:

@@ -33,6 +33,10 @@ from daemon.providers.model import (
     Quirk,
 )
 
+# Anthropic's Claude models, wherever a cloud serves them ("anthropic.claude-..." on Bedrock,
+# "claude-..." on Vertex): they take a thinking budget, and on Vertex the Anthropic publisher.
+CLAUDE_MODEL_MARKER = "claude"
+
 PROVIDERS: tuple[Provider, ...] = (
     # Local servers: loopback http, key optional.
     Provider(
