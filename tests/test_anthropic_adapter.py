@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from daemon.adapters import anthropic_messages as adapter
-from daemon.adapters.types import Assembly, ChatCall, Target
+from daemon.adapters.types import THINKING_BUDGET, Assembly, ChatCall, Target
 from daemon.errors import (
     UpstreamAuthFailed,
     UpstreamProtocol,
@@ -198,7 +198,7 @@ def test_reasoning_turns_on_thinking_with_room_for_the_answer() -> None:
     _, body, _ = request_of(ANTHROPIC, call)
     assert body["thinking"] == {
         "type": "enabled",
-        "budget_tokens": adapter.THINKING_BUDGET["medium"],
+        "budget_tokens": THINKING_BUDGET["medium"],
     }
     assert body["max_tokens"] > body["thinking"]["budget_tokens"]
     assert "temperature" not in body

@@ -15,8 +15,8 @@ import orjson
 import pytest
 from anthropic.types import MessageParam, TextBlock, ThinkingBlock, ToolParam, ToolUseBlock
 
-from daemon.adapters.anthropic_messages import THINKING_BUDGET
 from daemon.adapters.types import (
+    THINKING_BUDGET,
     Event,
     Finish,
     ReasoningDelta,

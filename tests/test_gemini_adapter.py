@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from daemon.adapters import google_generative_ai as adapter
-from daemon.adapters.types import Assembly, ChatCall, Finish, Target
+from daemon.adapters.types import THINKING_BUDGET, Assembly, ChatCall, Finish, Target
 from daemon.errors import (
     ContextTooLong,
     RateLimited,
@@ -416,7 +416,7 @@ def test_reasoning_and_limits_go_to_the_generation_config() -> None:
         "temperature": 0.5,
         "thinkingConfig": {
             "includeThoughts": True,
-            "thinkingBudget": adapter.THINKING_BUDGET["medium"],
+            "thinkingBudget": THINKING_BUDGET["medium"],
         },
     }
 

@@ -18,6 +18,7 @@ import orjson
 
 from daemon.adapters import common
 from daemon.adapters.types import (
+    THINKING_BUDGET,
     ChatCall,
     Event,
     Finish,
@@ -35,8 +36,6 @@ from daemon.errors import UpstreamProtocol
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
-# Thinking budgets per reasoning effort; max_tokens must exceed the budget.
-THINKING_BUDGET: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 _FINISH: Mapping[str, FinishReason] = {
     "end_turn": "stop",
     "stop_sequence": "stop",
@@ -64,9 +63,11 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
 
 def request_body(call: ChatCall) -> dict[str, Any]:
     """The Messages body for ``call``, without ``model`` (Vertex names it in the URL)."""
-    system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
+    system = common.system_texts(call)
     body: dict[str, Any] = {
-        "messages": _turns([m for m in call.messages if m["role"] != "system"]),
+        "messages": common.merged_turns(
+            [m for m in call.messages if m["role"] != "system"], _blocks
+        ),
         "max_tokens": call.max_tokens or DEFAULT_MAX_TOKENS,
         "stream": call.stream,
     }
@@ -81,7 +82,7 @@ def request_body(call: ChatCall) -> dict[str, Any]:
         if call.tool_choice is not None:
             body["tool_choice"] = _wire_tool_choice(call.tool_choice)
     if call.reasoning is not None:
-        budget = THINKING_BUDGET[call.reasoning]
+        budget = THINKING_BUDGET[call.reasoning]  # max_tokens must exceed it
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         body["max_tokens"] = max(body["max_tokens"], budget + DEFAULT_MAX_TOKENS)
         body.pop("temperature", None)  # thinking requires the default temperature
@@ -129,19 +130,6 @@ def _blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             {"type": "tool_use", "id": call["id"], "name": call["name"], "input": call["arguments"]}
         )
     return blocks
-
-
-def _turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Anthropic turns: tool results are user turns, and neighbours of one role merge."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        role = "user" if message["role"] == "tool" else message["role"]
-        blocks = _blocks(message)
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
-    return turns
 
 
 def _wire_tool(tool: Mapping[str, Any]) -> dict[str, Any]:

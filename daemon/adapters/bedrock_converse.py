@@ -21,9 +21,9 @@ import aiohttp
 import orjson
 
 from daemon.adapters import aws, common
-from daemon.adapters.anthropic_messages import THINKING_BUDGET
 from daemon.adapters.aws import AwsKeys, Frame
 from daemon.adapters.types import (
+    THINKING_BUDGET,
     ChatCall,
     Event,
     Finish,
@@ -84,8 +84,9 @@ def build_request(target: Target, call: ChatCall, keys: AwsKeys | None = None) -
 
 def converse_body(model: str, call: ChatCall) -> dict[str, Any]:
     """The Converse request body (the same for ``converse`` and ``converse-stream``)."""
-    system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
-    body: dict[str, Any] = {"messages": _turns([m for m in call.messages if m["role"] != "system"])}
+    system = common.system_texts(call)
+    turns = [m for m in call.messages if m["role"] != "system"]
+    body: dict[str, Any] = {"messages": common.merged_turns(turns, _blocks)}
     if any(system):
         body["system"] = [{"text": text} for text in system if text]
     config: dict[str, Any] = {}
@@ -172,18 +173,6 @@ def _blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
         use = {"toolUseId": call["id"], "name": call["name"], "input": call["arguments"]}
         blocks.append({"toolUse": use})
     return blocks
-
-
-def _turns(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Converse turns: tool results are user turns, and neighbours of one role merge."""
-    turns: list[dict[str, Any]] = []
-    for message in messages:
-        role = "user" if message["role"] == "tool" else message["role"]
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(_blocks(message))
-        else:
-            turns.append({"role": role, "content": _blocks(message)})
-    return turns
 
 
 def endpoint(target: Target) -> tuple[str, str]:

@@ -188,6 +188,27 @@ async def paged_models(
     return sorted(set(ids))
 
 
+def system_texts(call: ChatCall) -> list[str]:
+    """The text of each system message, for families that take the system prompt apart."""
+    return [text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
+
+
+def merged_turns(
+    messages: list[dict[str, Any]], blocks_of: Callable[[dict[str, Any]], list[dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """Turns whose roles alternate, as Anthropic and Bedrock want: tool results are user turns,
+    and neighbours of one role merge into one turn of their ``blocks_of``."""
+    turns: list[dict[str, Any]] = []
+    for message in messages:
+        role = "user" if message["role"] == "tool" else message["role"]
+        blocks = blocks_of(message)
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+    return turns
+
+
 def text_of(content: Any) -> str:
     """The text of a message's content: the string, or its text parts joined."""
     if isinstance(content, str):

@@ -22,6 +22,7 @@ import orjson
 
 from daemon.adapters import common
 from daemon.adapters.types import (
+    THINKING_BUDGET,
     ChatCall,
     Event,
     Finish,
@@ -37,8 +38,6 @@ from daemon.adapters.types import (
 )
 from daemon.errors import UpstreamError, UpstreamProtocol
 
-# Thinking budgets (tokens) per reasoning effort.
-THINKING_BUDGET: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
 _FINISH: Mapping[str, FinishReason] = {
     "STOP": "stop",
     "MAX_TOKENS": "length",
@@ -78,7 +77,7 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
 
 def request_body(call: ChatCall) -> dict[str, Any]:
     """The ``GenerateContentRequest`` for ``call``; Vertex AI takes the same body."""
-    system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
+    system = common.system_texts(call)
     body: dict[str, Any] = {
         "contents": _contents([m for m in call.messages if m["role"] != "system"])
     }

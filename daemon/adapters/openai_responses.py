@@ -36,7 +36,7 @@ SUMMARY_BREAK = "\n\n"  # between reasoning summary parts, streamed or not
 
 def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call`` to ``target``."""
-    system = [common.text_of(m.get("content", "")) for m in call.messages if m["role"] == "system"]
+    system = common.system_texts(call)
     body: dict[str, Any] = {
         "model": target.model,
         "input": [item for m in call.messages if m["role"] != "system" for item in _items(m)],

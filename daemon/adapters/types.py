@@ -15,6 +15,9 @@ import orjson
 
 from daemon.providers.model import Provider
 
+# Thinking budgets (tokens) per reasoning effort, for the families that take a budget.
+THINKING_BUDGET: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 
 

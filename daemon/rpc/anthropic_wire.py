@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from daemon.adapters.types import (
+    THINKING_BUDGET,
     Event,
     ReasoningDelta,
     TextDelta,
@@ -58,9 +59,12 @@ _TOOL_CHOICES: Mapping[str, str] = {"auto": "auto", "any": "required", "none": "
 # Sampling controls chat.send cannot pass on: refused, since ignoring them changes the answer.
 _UNSUPPORTED_FIELDS = ("top_p", "top_k")
 # Thinking budget -> effort: the largest whose floor the budget reaches. The floors are the
-# anthropic-messages adapter's budgets (loaded on first use, so not imported here): effort ->
-# budget -> effort is a round trip. Claude Code's 4000/10000/31999 give low/medium/high.
-_EFFORT_FLOORS = ((24576, "high"), (8192, "medium"), (2048, "low"))
+# adapters' budgets, so effort -> budget -> effort is a round trip; below the lowest is
+# "minimal". Claude Code's 4000/10000/31999 give low/medium/high.
+_EFFORT_FLOORS = sorted(
+    ((budget, effort) for effort, budget in THINKING_BUDGET.items() if effort != "minimal"),
+    reverse=True,
+)
 _ADAPTIVE_EFFORT = "medium"  # "the model decides": thinking on, at the middle setting
 _OWN_REASONING = frozenset({"thinking", "redacted_thinking"})
 _TEXT_BLOCK: Mapping[str, str] = {"type": "text", "text": ""}
