@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
+from daemon.adapters.openai_shapes import wire_part, wire_tool_calls
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -77,13 +78,6 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", f"{target.base_url}/chat", headers, orjson.dumps(body))
 
 
-def _part(part: Mapping[str, Any]) -> dict[str, Any]:
-    if part["type"] == "text":
-        return {"type": "text", "text": part["text"]}
-    url = part.get("url") or f"data:{part.get('mimeType', 'image/png')};base64,{part['data']}"
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
 def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     role = message["role"]
     content = message.get("content", "")
@@ -96,7 +90,7 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     if role == "system":
         return {"role": "system", "content": common.text_of(content)}
     if role == "user":
-        wire = content if isinstance(content, str) else [_part(p) for p in content]
+        wire = content if isinstance(content, str) else [wire_part(p) for p in content]
         return {"role": "user", "content": wire}
     turn: dict[str, Any] = {"role": "assistant"}
     text = common.text_of(content)
@@ -104,14 +98,7 @@ def _message(message: Mapping[str, Any]) -> dict[str, Any]:
     if text or not calls:
         turn["content"] = text
     if calls:
-        turn["tool_calls"] = [
-            {
-                "id": c["id"],
-                "type": "function",
-                "function": {"name": c["name"], "arguments": orjson.dumps(c["arguments"]).decode()},
-            }
-            for c in calls
-        ]
+        turn["tool_calls"] = wire_tool_calls(list(calls))
     return turn
 
 

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.openai_shapes import wire_tool_calls
+from daemon.adapters.openai_shapes import wire_part, wire_tool_calls
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -82,13 +82,6 @@ def request_to(url: str, target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", url, headers, orjson.dumps(body))
 
 
-def _wire_part(part: dict[str, Any]) -> dict[str, Any]:
-    if part["type"] == "text":
-        return {"type": "text", "text": part["text"]}
-    url = part.get("url") or f"data:{part.get('mimeType', 'image/png')};base64,{part['data']}"
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
 def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     role, content = message["role"], message.get("content", "")
     if role == "tool":
@@ -104,7 +97,7 @@ def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
         return wire
     if isinstance(content, str):
         return {"role": role, "content": content}
-    return {"role": role, "content": [_wire_part(part) for part in content]}
+    return {"role": role, "content": [wire_part(part) for part in content]}
 
 
 def _wire_tool(tool: dict[str, Any]) -> dict[str, Any]:

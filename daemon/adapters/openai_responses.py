@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
+from daemon.adapters.openai_shapes import image_url
 from daemon.adapters.types import (
     ChatCall,
     Event,
@@ -67,8 +68,7 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
 def _input_part(part: Mapping[str, Any]) -> dict[str, Any]:
     if part["type"] == "text":
         return {"type": "input_text", "text": part["text"]}
-    url = part.get("url") or f"data:{part.get('mimeType', 'image/png')};base64,{part['data']}"
-    return {"type": "input_image", "image_url": url}
+    return {"type": "input_image", "image_url": image_url(part)}
 
 
 def _items(message: Mapping[str, Any]) -> list[dict[str, Any]]:
