@@ -14,16 +14,17 @@ from typing import Any
 
 from daemon.errors import ConfigInvalid
 
+# The accepted range of each number; its default is the Policy field's.
 _NUMBERS = {
-    "retries": (2, 0, 10),
-    "backoff_ms": (500, 0, 60_000),
-    "backoff_max_ms": (8_000, 0, 300_000),
-    "breaker_threshold": (5, 1, 1000),
-    "breaker_cooldown_ms": (30_000, 0, 3_600_000),
-    "connect_timeout_ms": (10_000, 1, 600_000),
-    "first_byte_timeout_ms": (120_000, 1, 3_600_000),
-    "idle_timeout_ms": (60_000, 1, 3_600_000),
-    "total_timeout_ms": (600_000, 1, 86_400_000),
+    "retries": (0, 10),
+    "backoff_ms": (0, 60_000),
+    "backoff_max_ms": (0, 300_000),
+    "breaker_threshold": (1, 1000),
+    "breaker_cooldown_ms": (0, 3_600_000),
+    "connect_timeout_ms": (1, 600_000),
+    "first_byte_timeout_ms": (1, 3_600_000),
+    "idle_timeout_ms": (1, 3_600_000),
+    "total_timeout_ms": (1, 86_400_000),
 }
 
 
@@ -45,6 +46,9 @@ class Policy:
     model_routes: tuple[tuple[str, str], ...] = ()  # (model-name prefix, provider)
     default_provider: str | None = None
     default_model: str | None = None
+
+
+_DEFAULT = Policy()
 
 
 def load_policy(sections: Mapping[str, Any], source: str) -> Policy:
@@ -73,8 +77,8 @@ def load_policy(sections: Mapping[str, Any], source: str) -> Policy:
 
 
 def _number(table: Mapping[str, Any], key: str, source: str) -> int:
-    default, low, high = _NUMBERS[key]
-    value = table.get(key, default)
+    low, high = _NUMBERS[key]
+    value = table.get(key, getattr(_DEFAULT, key))
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ConfigInvalid(
             source, f"reliability.{key}", f"must be a whole number from {low} to {high}"

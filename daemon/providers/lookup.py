@@ -99,9 +99,10 @@ class Registry:
             )
         canonical = self._names.get(name.lower())
         row = self._rows[canonical] if canonical else self._new_row(name, table, source)
-        self._rows[row.id] = self._override(row, table, source)
+        options = _options(table, source, where)
+        self._rows[row.id] = self._override(row, table, source, options)
         self._index(self._rows[row.id])
-        self._settings[row.id] = _settings(table, source, where)
+        self._settings[row.id] = _settings(table, source, where, options)
 
     def _new_row(self, name: str, table: Mapping[str, Any], source: str) -> Provider:
         where = f"providers.{name}"
@@ -131,9 +132,11 @@ class Registry:
         )
 
     @staticmethod
-    def _override(row: Provider, table: Mapping[str, Any], source: str) -> Provider:
+    def _override(
+        row: Provider, table: Mapping[str, Any], source: str, options: Mapping[str, str]
+    ) -> Provider:
         changes: dict[str, Any] = {}
-        templated = _templated_base_url(row, _options(table, source, f"providers.{row.id}"))
+        templated = _templated_base_url(row, options)
         if templated is not None and "base_url" not in table:
             changes["base_url"] = templated
             changes["quirks"] = row.quirks - {Quirk.NEEDS_CONFIG}
@@ -235,7 +238,9 @@ def _templated_base_url(row: Provider, options: Mapping[str, str]) -> str | None
     return row.base_url_template.format(**{name: quote(options[name], safe="") for name in fields})
 
 
-def _settings(table: Mapping[str, Any], source: str, where: str) -> ProviderSettings:
+def _settings(
+    table: Mapping[str, Any], source: str, where: str, options: Mapping[str, str]
+) -> ProviderSettings:
     keys: list[str] = []
     if "api_key" in table:
         keys.append(str(table["api_key"]))
@@ -251,5 +256,5 @@ def _settings(table: Mapping[str, Any], source: str, where: str) -> ProviderSett
         tuple(k for k in keys if k),
         str(default) if default else None,
         tuple(str(m) for m in models),
-        _options(table, source, where),
+        options,
     )
