@@ -286,16 +286,8 @@ def open_streams_section(held: Sequence[OpenStreams], chunks: int, delay_ms: int
         Row("RSS before (MB)", figure(attrgetter("rss_before_mb")), ".1f"),
         Row("RSS while all open, max (MB)", figure(attrgetter("rss_open_mb")), ".1f", rss),
         Row("RSS after they ended (MB)", figure(attrgetter("rss_after_mb")), ".1f"),
-        Row(
-            "RSS per open stream (kB)",
-            figure(lambda h: (h.rss_open_mb - h.rss_before_mb) / h.wanted * 1e3),
-            ".1f",
-        ),  # fmt: skip
-        Row(
-            "gateway CPU per slow stream (us)",
-            figure(lambda h: h.gateway_cpu_s / h.wanted * 1e6),
-            ".0f",
-        ),  # fmt: skip
+        Row("RSS per open stream (kB)", figure(_kb_per_stream), ".1f"),
+        Row("gateway CPU per slow stream (us)", figure(_us_per_stream), ".0f"),
     ]
     title = f"{wanted:,} slow streams open at once ({chunks} chunks, {delay_ms} ms apart)"
     return Section(title, rows)

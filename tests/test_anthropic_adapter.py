@@ -24,8 +24,7 @@ recorded = Recordings("anthropic_messages")
 
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:
     """The recorded body through this adapter's stream parser; and whether it saw the end."""
-    parser = adapter.StreamParser()
-    return replay.replay_stream(parser, body, cuts), parser.done
+    return replay.replay_done(adapter.StreamParser(), body, cuts)
 
 
 def test_a_recorded_stream_with_two_tool_calls() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 import pytest
 from aiohttp import web
 
@@ -18,6 +17,7 @@ from daemon.errors import UpstreamAuthFailed
 from tests.fakes import cassettes
 from tests.support.daemon import running_daemon
 from tests.support.local_server import serving
+from tests.support.replay import raw_body
 
 RECORDED = cassettes.WIRE / "anthropic_messages"
 STREAM = "test_anthropic_tools_streaming_legacy.yaml"
@@ -35,11 +35,7 @@ class Replay:
         body = await request.json()
         self.seen.append((dict(request.headers), body))
         interaction = cassettes.load(RECORDED / body["model"])[-1]
-        raw = (
-            interaction.body
-            if interaction.body is not None
-            else orjson.dumps(interaction.parsed_body)
-        )
+        raw = raw_body(interaction)
         content_type = (interaction.header("content-type") or "application/json").split(";")[0]
         return web.Response(status=interaction.status or 200, body=raw, content_type=content_type)
 

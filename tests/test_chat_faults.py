@@ -21,7 +21,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -32,6 +31,7 @@ from tests.support.daemon import DaemonProcess, running_daemon, start_daemon
 from tests.support.local_server import serving
 from tests.support.transports import TRANSPORTS, Session, collect, connected, open_session
 from tests.support.upstream import ThreadedUpstream, upstream_config
+from tests.support.wsrpc import unix_http
 
 HELLO = [{"role": "user", "content": "hello there"}]
 ECHO = "Echo: hello there"
@@ -104,10 +104,6 @@ def tuned_config(base_url: str, extra: str = "", **reliability: int) -> str:
         if not found:
             text += f"{key} = {value}\n"
     return text
-
-
-def unix_http(daemon: DaemonProcess) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.socket)))
 
 
 # --- fixtures ------------------------------------------------------------------------------

@@ -8,26 +8,18 @@ import orjson
 import pytest
 
 from daemon.adapters import cohere_chat as adapter
-from daemon.adapters.types import Assembly, ChatCall, Event, Target
+from daemon.adapters.types import Assembly, ChatCall, Target
 from daemon.errors import UpstreamProtocol, UpstreamRejected, UpstreamUnavailable
 from daemon.providers.model import ApiFamily, Provider
 from tests.support import replay
-from tests.support.replay import Recordings, raw_body
+from tests.support.replay import Recordings, assembled, raw_body
 
 recorded = Recordings("cohere_v2")
 
 
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:
     """The recorded body through this adapter's stream parser; and whether it saw the end."""
-    parser = adapter.StreamParser()
-    return replay.replay_stream(parser, body, cuts), parser.done
-
-
-def assembled(events: list[Event]) -> Assembly:
-    assembly = Assembly()
-    for event in events:
-        assembly.add(event)
-    return assembly
+    return replay.replay_done(adapter.StreamParser(), body, cuts)
 
 
 def test_a_recorded_text_stream() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import aiohttp
+import openai
 import pytest
 from multidict import CIMultiDictProxy
 
@@ -20,7 +21,7 @@ from tests.fakes.openai_chat import FakeOpenAI
 
 REPO = Path(__file__).resolve().parents[1]
 RECORDED = cassettes.WIRE / "openai_chat"
-MESSAGES = [{"role": "user", "content": "Say this is a test"}]
+MESSAGES: list[Any] = [{"role": "user", "content": "Say this is a test"}]
 ECHO = "Echo: Say this is a test"
 #: Fields current OpenAI sends in a non-streamed body that the 2024 recordings predate.
 NEWER_BODY_FIELDS = {"service_tier", "choices[].message.annotations"}
@@ -448,7 +449,6 @@ async def test_a_client_closing_mid_stream_is_noticed(
 
 
 async def test_the_openai_sdk_reads_the_fake(fake: FakeOpenAI) -> None:
-    openai = pytest.importorskip("openai")
     async with openai.AsyncOpenAI(base_url=fake.base_url, api_key="k", max_retries=0) as client:
         completion = await client.chat.completions.create(model="gpt-fake", messages=MESSAGES)
         assert completion.choices[0].message.content == ECHO

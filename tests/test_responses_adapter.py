@@ -34,8 +34,7 @@ PHASES = "test_openai_responses_phase_streamed_on_part_start.yaml"
 
 def replay_stream(body: bytes, cuts: list[int] | None = None) -> tuple[Assembly, bool]:
     """The recorded body through this adapter's stream parser; and whether it saw the end."""
-    parser = adapter.StreamParser()
-    return replay.replay_stream(parser, body, cuts), parser.done
+    return replay.replay_done(adapter.StreamParser(), body, cuts)
 
 
 def parsed(name: str) -> Assembly:

@@ -22,9 +22,7 @@ import json
 import random
 import re
 import signal
-import socket
 import string
-import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +33,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
+
+from tests.fakes.serving import GARBAGE_HTML, reset
 
 JSON = dict[str, Any]
 
@@ -96,10 +96,6 @@ DEFAULT_MODELS = ("gpt-fake", "gpt-fake-mini", "fake-reasoner")
 REFUSED_AUTH = frozenset({"Bearer bad-key", "Bearer fault-401"})
 ARGUMENT_FRAGMENT = 5
 DONE = b"data: [DONE]\n\n"
-GARBAGE_HTML = (
-    "<!DOCTYPE html>\n<html><head><title>Just a moment...</title></head>\n"
-    "<body><h1>Checking your browser before accessing the API.</h1></body></html>\n"
-)
 BAD_JSON_MESSAGE = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using "
     "your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was "
@@ -733,14 +729,7 @@ class FakeOpenAI:
     def _abort(self, exchange: _Exchange) -> None:
         """Close the connection at once: a TCP RST (SO_LINGER 0) rather than a FIN."""
         exchange.aborted = True
-        transport = exchange.request.transport
-        if transport is None:
-            return
-        sock = transport.get_extra_info("socket")
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
+        reset(exchange.request)
 
 
 async def _serve(host: str, port: int | None, unix_path: str | None) -> None:

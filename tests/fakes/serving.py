@@ -1,13 +1,35 @@
-"""Running a fake as a process of its own (benchmarks): until a signal, forgetting as it goes."""
+"""What the fake servers share: breaking a connection the way a failing provider does, the
+HTML page a captive portal or CDN answers with, and running as a process of its own
+(benchmarks) until a signal, forgetting requests as it goes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import socket
+import struct
 from collections.abc import Callable
 
+from aiohttp import web
+
 FORGET_EVERY_S = 0.5
+GARBAGE_HTML = (
+    "<!DOCTYPE html>\n<html><head><title>Just a moment...</title></head>\n"
+    "<body><h1>Checking your browser before accessing the API.</h1></body></html>\n"
+)
+
+
+def reset(request: web.Request) -> None:
+    """Close the connection at once: a TCP RST (SO_LINGER 0) rather than a FIN."""
+    transport = request.transport
+    if transport is None:
+        return
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
 
 
 async def until_signal(forget: Callable[[], None]) -> None:

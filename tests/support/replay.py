@@ -37,6 +37,13 @@ def assembled(events: Iterable[Event]) -> Assembly:
     return assembly
 
 
+def replay_done(
+    parser: StreamParser, body: bytes, cuts: list[int] | None = None
+) -> tuple[Assembly, bool]:
+    """:func:`replay_stream`, and whether the parser saw its family's end marker."""
+    return replay_stream(parser, body, cuts), parser.done
+
+
 def replay_stream(parser: StreamParser, body: bytes, cuts: list[int] | None = None) -> Assembly:
     """Bytes -> SSE parser -> ``parser`` -> assembly, the body split at ``cuts``."""
     sse, assembly, start = SseParser(), Assembly(), 0

@@ -17,7 +17,7 @@ from daemon.providers.model import ApiFamily
 from tests.fakes.cassettes import key_paths
 from tests.fakes.families import openai_completions as openai
 from tests.fakes.families.script import RequestRejected, Script, Turn
-from tests.fakes.families.wire import JSON, Request, Wire, dumps
+from tests.fakes.families.wire import JSON, Request, Wire, dumps, sse
 
 API_VERSION = "2024-10-21"
 _SAFE = {"filtered": False, "severity": "safe"}
@@ -57,13 +57,13 @@ def _json_body(script: Script, turn: Turn) -> bytes:
 
 def _stream_frames(script: Script, turn: Turn) -> list[bytes]:
     first: JSON = {"choices": [], "created": 0, "id": "", "model": "", "object": ""}
-    frames = [b"data: " + dumps({**first, "prompt_filter_results": [PROMPT_FILTERS]}) + b"\n\n"]
+    frames = [sse({**first, "prompt_filter_results": [PROMPT_FILTERS]})]
     for frame in openai.WIRE.stream_frames(script, turn):
         payload = frame.removeprefix(b"data: ").strip()
         if payload == b"[DONE]":
             frames.append(frame)
         else:
-            frames.append(b"data: " + dumps(_with_filters(json.loads(payload))) + b"\n\n")
+            frames.append(sse(_with_filters(json.loads(payload))))
     return frames
 
 

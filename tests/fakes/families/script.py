@@ -27,7 +27,6 @@ STREAM_FAULTS = frozenset({"mid_error", "cut", "stall", "malformed"})
 # CDN's challenge) instead of the family's answer.
 EARLY_FAULTS = frozenset({"reset", "garbage"})
 FAULTS = frozenset(HTTP_FAULTS) | STREAM_FAULTS | EARLY_FAULTS
-GARBAGE_HTML = b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>\n"
 FAULT_MESSAGES = {
     400: "The request is not valid for this model.",
     401: "The API key is not valid.",

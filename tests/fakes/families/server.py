@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib
 import json
-import socket
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +20,6 @@ from aiohttp import web
 
 from tests.fakes.families.script import (
     FAULT_MESSAGES,
-    GARBAGE_HTML,
     HTTP_FAULTS,
     MID_STREAM_MESSAGE,
     RequestRejected,
@@ -32,7 +28,7 @@ from tests.fakes.families.script import (
     plan,
 )
 from tests.fakes.families.wire import Handler, Request, Wire
-from tests.fakes.serving import until_signal
+from tests.fakes.serving import GARBAGE_HTML, reset, until_signal
 
 # The wire modules, by family; each defines WIRE. Loaded by path so one module per family stays
 # independent of the others.
@@ -168,9 +164,9 @@ class FakeFamilies:
             if fault in HTTP_FAULTS:
                 return _error(wire, HTTP_FAULTS[fault], FAULT_MESSAGES[HTTP_FAULTS[fault]])
             if fault == "garbage":
-                return web.Response(body=GARBAGE_HTML, content_type="text/html")
+                return web.Response(text=GARBAGE_HTML, content_type="text/html")
             if fault == "reset":
-                _abort(request)
+                reset(request)
                 return web.Response()
             if not turn.stream:
                 return web.Response(body=wire.json_body(script, turn), content_type=_JSON)
@@ -217,7 +213,7 @@ class FakeFamilies:
                 return response
             if fault == "stall":
                 await self._closing.wait()
-            _abort(request)
+            reset(request)
             return response
         except (asyncio.CancelledError, ConnectionError):
             self.disconnects += 1
@@ -234,18 +230,6 @@ def _error(wire: Wire, status: int, message: str) -> web.Response:
     return web.Response(
         status=status, body=wire.error_body(status, message), content_type=_JSON, headers=headers
     )
-
-
-def _abort(request: web.Request) -> None:
-    """Close the connection at once: a TCP RST (SO_LINGER 0) rather than a FIN."""
-    transport = request.transport
-    if transport is None:
-        return
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
 
 
 async def _serve(port: int) -> None:
