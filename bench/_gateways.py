@@ -135,16 +135,19 @@ def _read_line(child: Child, timeout: float) -> str:
     return line.decode().strip()
 
 
-def start_fake(work: Path, cpu: int | None) -> tuple[Child, str]:
-    """The fake upstream on a free loopback port, pinned to ``cpu``; (child, base URL)."""
-    log_path = work / "fake.log"
-    command = [sys.executable, "-m", "bench._fake", "--port", "0"]
+def start_fake(
+    work: Path, cpu: int | None, module: str = "bench._fake", name: str = "fake"
+) -> tuple[Child, str]:
+    """A fake upstream (``python -m module``) on a free loopback port, pinned to ``cpu``;
+    (child, the base URL it printed)."""
+    log_path = work / f"{name}.log"
+    command = [sys.executable, "-m", module, "--port", "0"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with log_path.open("wb") as log, inherited_affinity(cpu):
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
         )
-    child = Child("fake", proc, log_path)
+    child = Child(name, proc, log_path)
     try:
         return child, _read_line(child, START_TIMEOUT_S)
     except BaseException:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import itertools
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,9 +31,9 @@ import aiohttp
 import orjson
 
 from bench._aio import run as run_loop
-from bench._gateways import Child, _read_line
+from bench._gateways import start_fake
 from bench._report import Row, Section, Target, render, targets_summary
-from bench._spawn import REPO, cpu_seconds, inherited_affinity, start_server
+from bench._spawn import cpu_seconds, start_server
 from bench.rpc_roundtrip import Cpus
 from daemon.adapters import adapter_for
 from daemon.adapters.types import ChatCall
@@ -148,26 +147,19 @@ async def _family(
     )
 
 
-def _start_fake(cpu: int | None, work: Path) -> tuple[Child, str]:
-    log_path = work / "families-fake.log"
-    command = [sys.executable, "-m", "tests.fakes.families.server", "--port", "0"]
-    with log_path.open("wb") as log, inherited_affinity(cpu):
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log
-        )
-    child = Child("families-fake", proc, log_path)
-    return child, _read_line(child, 30.0)
-
-
 def measure(calls: int, cpus: Cpus, work: Path) -> list[Figures]:
     """Start the fake and the daemon, measure every family, stop both."""
     # Vertex's fakes take only tokens they issued themselves from a key file they wrote: the
     # direct baseline has no such token, so those families are left out here.
     wires = [wire for wire in load_wires() if wire.uses_api_key]
-    fake, base_url = _start_fake(cpus.client, work)
+    fake, base_url = start_fake(work, cpus.client, "tests.fakes.families.server", "families-fake")
     config = work / "families.toml"
     config.write_text(daemon_config(base_url, wires, "breaker_threshold = 1000"))
-    daemon = start_server("daemon", "daemon", cpus.server, ["--config", str(config)])
+    try:
+        daemon = start_server("daemon", "daemon", cpus.server, ["--config", str(config)])
+    except BaseException:
+        fake.close()
+        raise
     try:
         daemon.wait_ready()
         return [
