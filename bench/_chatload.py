@@ -43,7 +43,7 @@ from bench._chatmodel import (
     from_json,
 )
 from bench._loadgen import HANG_GRACE_S, Budget
-from bench._model import percentile
+from bench._model import better, percentile
 from bench._spawn import (
     cpu_busy_seconds,
     cpu_seconds,
@@ -354,13 +354,6 @@ async def phase(plan: Plan, endpoint: Endpoint, mode: Mode, clients: int) -> Pha
         cpu0_busy_pct=cpu.cpu0_busy_pct,
         cpu1_busy_pct=cpu.cpu1_busy_pct,
     )
-
-
-def better(a: PhaseResult | None, b: PhaseResult) -> PhaseResult:
-    """Of two repetitions, the faster: other processes on the machine only ever slow one."""
-    if a is None or a.failure:
-        return b
-    return b if not b.failure and b.rate > a.rate else a
 
 
 async def all_phases(plan: Plan) -> list[PhaseResult]:

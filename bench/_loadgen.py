@@ -22,7 +22,7 @@ import aiohttp
 import orjson
 
 from bench._aio import run
-from bench._model import PhaseResult, Profile, percentile
+from bench._model import PhaseResult, Profile, better, percentile
 from bench._spawn import cpu_busy_seconds, cpu_seconds
 
 URL = "http://switchboard/rpc"  # the host is not used over a Unix socket
@@ -235,13 +235,6 @@ class Target:
         name, _, rest = text.partition("=")
         pid, _, path = rest.partition(":")
         return cls(name, path, int(pid))
-
-
-def better(a: PhaseResult | None, b: PhaseResult) -> PhaseResult:
-    """Of two repetitions, the faster: other processes on the machine only ever slow one."""
-    if a is None or a.failure:
-        return b
-    return b if not b.failure and b.rate > a.rate else a
 
 
 async def run_all(targets: list[Target], profile: Profile) -> dict[str, dict[str, PhaseResult]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -99,6 +99,24 @@ class PhaseResult:
             if k in names
         }
         return cls(**values)
+
+
+class _Repetition(Protocol):
+    @property
+    def rate(self) -> float: ...
+
+    @property
+    def failure(self) -> str | None: ...
+
+
+R = TypeVar("R", bound=_Repetition)
+
+
+def better(a: R | None, b: R) -> R:
+    """Of two repetitions, the faster: other processes on the machine only ever slow one."""
+    if a is None or a.failure:
+        return b
+    return b if not b.failure and b.rate > a.rate else a
 
 
 def percentile(sorted_values: list[int] | list[float], pct: float) -> float:
