@@ -78,13 +78,14 @@ def error_body(exc: DaemonError) -> tuple[int, dict[str, Any]]:
     except that an overloaded or paused provider (or a draining daemon) is Anthropic's retryable
     529 and a fault of the daemon itself a 500.
     """
-    status, openai = openai_wire.error_body(exc)
+    status, _ = openai_wire.http_status(exc)
     if _overloaded(exc):
         status = _OVERLOADED
     elif isinstance(exc, InternalError):
         status = 500
     kind = _ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    return status, {"type": "error", "error": {"type": kind, "message": openai["error"]["message"]}}
+    message = exc.detail or exc.message
+    return status, {"type": "error", "error": {"type": kind, "message": message}}
 
 
 def _overloaded(exc: DaemonError) -> bool:

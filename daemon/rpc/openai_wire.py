@@ -57,8 +57,8 @@ _STATUS: Mapping[type[DaemonError], tuple[int, str]] = {
 _ROLES = {"developer": "system"}
 
 
-def error_body(exc: DaemonError) -> tuple[int, dict[str, Any]]:
-    """OpenAI's ``{"error": {...}}`` and HTTP status for a daemon error."""
+def http_status(exc: DaemonError) -> tuple[int, str]:
+    """The HTTP status and OpenAI error type for a daemon error (both /v1 endpoints' reading)."""
     status, kind = next(
         (pair for cls, pair in _STATUS.items() if isinstance(exc, cls)), (502, "api_error")
     )
@@ -69,11 +69,16 @@ def error_body(exc: DaemonError) -> tuple[int, dict[str, Any]]:
         and 400 <= upstream_status < 500
     ):
         status = upstream_status  # the provider's own 4xx (404 model_not_found, 422, ...)
-    rpc = exc.to_rpc()
+    return status, kind
+
+
+def error_body(exc: DaemonError) -> tuple[int, dict[str, Any]]:
+    """OpenAI's ``{"error": {...}}`` and HTTP status for a daemon error."""
+    status, kind = http_status(exc)
     error = {
-        "message": exc.detail or rpc["message"],
+        "message": exc.detail or exc.message,
         "type": kind,
-        "param": rpc["data"].get("field"),
+        "param": exc.data.get("field"),
         "code": type(exc).__name__,
     }
     return status, {"error": error}
