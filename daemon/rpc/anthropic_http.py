@@ -30,49 +30,34 @@ from daemon.rpc.anthropic_wire import (
     message,
     to_send_params,
 )
-from daemon.rpc.compat import json_error, prepare, router_of
+from daemon.rpc.compat import LazyStream, json_error, prepare, router_of
 from daemon.rpc.ids import next_id
-
-_SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
 
 
 def _error(exc: DaemonError) -> web.Response:
     return json_error(exc, error_body)
 
 
-class _Stream:
+class _Stream(LazyStream):
     """Writes a chat's events as Anthropic's SSE events, opening the response lazily."""
 
     def __init__(self, request: web.Request, model: str) -> None:
-        self.request = request
+        super().__init__(request, error_body)
         self.encoder = StreamEncoder(next_id("msg_"), model)
-        self.response: web.StreamResponse | None = None
 
-    async def _send(self, frames: list[bytes]) -> web.StreamResponse:
-        """Write ``frames``, after the headers and ``message_start`` if they are not out yet."""
-        if self.response is None:
-            self.response = web.StreamResponse(headers=_SSE_HEADERS)
-            await self.response.prepare(self.request)
-            frames = [self.encoder.start(), *frames]
-        await self.response.write(b"".join(frames))
-        return self.response
+    def opening(self) -> list[bytes]:
+        return [self.encoder.start()]
+
+    def error_frame(self, exc: DaemonError) -> bytes:
+        return error_frame(exc)  # in band, as Anthropic does mid-stream
 
     async def emit(self, events: list[Event]) -> None:
         frames = self.encoder.feed(events)
         if frames:  # until there is content, a failure can still have its own HTTP status
-            await self._send(frames)
+            await self.send(frames)
 
     async def finish(self, result: Mapping[str, Any]) -> web.StreamResponse:
-        response = await self._send([self.encoder.finish(result)])
-        await response.write_eof()
-        return response
-
-    async def fail(self, exc: DaemonError) -> web.StreamResponse:
-        if self.response is None:
-            return _error(exc)
-        await self.response.write(error_frame(exc))  # in-band, as Anthropic does mid-stream
-        await self.response.write_eof()
-        return self.response
+        return await self.close([self.encoder.finish(result)])
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

@@ -39,6 +39,50 @@ class Prepared:
     candidates: list[tuple[Provider, str]]
 
 
+SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+
+
+class LazyStream:
+    """An SSE answer whose headers go out with its first frames, so that a failure before any
+    content (every retry and fallback included) still gets its own HTTP status and body."""
+
+    def __init__(self, request: web.Request, error_body: ErrorBody) -> None:
+        self.request = request
+        self.error_body = error_body
+        self.response: web.StreamResponse | None = None
+
+    def opening(self) -> list[bytes]:
+        """The frames that start the stream (the wire's own), sent with the headers."""
+        return []
+
+    def error_frame(self, exc: DaemonError) -> bytes:
+        """``exc`` in band, once the stream is open (each wire says it its own way)."""
+        raise NotImplementedError
+
+    async def send(self, frames: list[bytes]) -> web.StreamResponse:
+        """Write ``frames``, after the headers and the opening frames if they are not out yet."""
+        if self.response is None:
+            self.response = web.StreamResponse(headers=SSE_HEADERS)
+            await self.response.prepare(self.request)
+            frames = [*self.opening(), *frames]
+        await self.response.write(b"".join(frames))
+        return self.response
+
+    async def close(self, frames: list[bytes]) -> web.StreamResponse:
+        """Write the last ``frames`` and end the stream."""
+        response = await self.send(frames)
+        await response.write_eof()
+        return response
+
+    async def fail(self, exc: DaemonError) -> web.StreamResponse:
+        """The error as a whole answer before any content, in band after it."""
+        if self.response is None:
+            return json_error(exc, self.error_body)
+        await self.response.write(self.error_frame(exc))
+        await self.response.write_eof()
+        return self.response
+
+
 def json_error(exc: DaemonError, error_body: ErrorBody) -> web.Response:
     """The endpoint's own error body and HTTP status for ``exc``."""
     status, body = error_body(exc)

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from daemon.adapters.types import Event
 from daemon.errors import DaemonError
-from daemon.rpc.compat import json_error, prepare, router_of
+from daemon.rpc.compat import LazyStream, json_error, prepare, router_of
 from daemon.rpc.ids import next_id
 from daemon.rpc.openai_wire import (
     chunk,
@@ -36,7 +36,7 @@ def _error(exc: DaemonError) -> web.Response:
     return json_error(exc, error_body)
 
 
-class _Stream:
+class _Stream(LazyStream):
     """Writes a chat's events as ``chat.completion.chunk`` SSE, opening the response lazily.
 
     The events of one upstream read go out in one write, and every chunk's constant head
@@ -44,35 +44,27 @@ class _Stream:
     """
 
     def __init__(self, request: web.Request, model: str) -> None:
-        self.request = request
+        super().__init__(request, error_body)
         self.model = model
         self.id = next_id("chatcmpl-")
-        self.response: web.StreamResponse | None = None
         self._head = chunk_head(self.id, model)
 
     def _frame(self, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
         return chunk_frame(self._head, delta, finish)
 
-    async def _open(self) -> bytes:
-        self.response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await self.response.prepare(self.request)
-        return self._frame({"role": "assistant", "content": ""})
+    def opening(self) -> list[bytes]:
+        return [self._frame({"role": "assistant", "content": ""})]
+
+    def error_frame(self, exc: DaemonError) -> bytes:
+        return b"data: " + orjson.dumps(error_body(exc)[1]) + b"\n\n"  # in band, as OpenAI does
 
     async def emit(self, events: list[Event]) -> None:
         frames = [self._frame(delta) for event in events if (delta := delta_of(event))]
-        if not frames:
-            return
-        if self.response is None:
-            frames.insert(0, await self._open())
-        assert self.response is not None
-        await self.response.write(b"".join(frames))
+        if frames:  # until there is content, a failure can still have its own HTTP status
+            await self.send(frames)
 
     async def finish(self, result: Mapping[str, Any], include_usage: bool) -> web.StreamResponse:
-        frames = [await self._open()] if self.response is None else []  # no deltas at all
-        assert self.response is not None
-        frames.append(self._frame({}, result["finishReason"]))
+        frames = [self._frame({}, result["finishReason"])]
         if include_usage:
             usage_chunk = {
                 **chunk(self.id, self.model, {}),
@@ -81,17 +73,7 @@ class _Stream:
             }
             frames.append(b"data: " + orjson.dumps(usage_chunk) + b"\n\n")
         frames.append(b"data: [DONE]\n\n")
-        await self.response.write(b"".join(frames))
-        await self.response.write_eof()
-        return self.response
-
-    async def fail(self, exc: DaemonError) -> web.StreamResponse:
-        if self.response is None:
-            return _error(exc)
-        # In-band, as OpenAI does once a stream is open.
-        await self.response.write(b"data: " + orjson.dumps(error_body(exc)[1]) + b"\n\n")
-        await self.response.write_eof()
-        return self.response
+        return await self.close(frames)
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
