@@ -7,15 +7,18 @@ import os
 import stat
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from daemon.access import tcp_guard
-from daemon.auth.credentials import EmptyVault
+from daemon.auth.login_config import LoginCatalog
+from daemon.auth.service import Auth
 from daemon.config import Settings
 from daemon.providers.catalog import PROVIDERS
 from daemon.providers.lookup import Registry
+from daemon.providers.model import AuthStyle
 from daemon.reliability import Policy, load_policy
 from daemon.routing import Router
 from daemon.rpc import anthropic_http, openai_http
@@ -24,6 +27,8 @@ from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.http import post_rpc
 from daemon.rpc.keys import CONNECTIONS, DISPATCHER, STATE
 from daemon.rpc.ws import ws_rpc
+from daemon.store import keyfile
+from daemon.store.vault import Vault
 
 
 def build_app(
@@ -42,7 +47,7 @@ def build_app(
     app.router.add_post("/v1/chat/completions", openai_http.chat_completions)
     app.router.add_post("/v1/messages", anthropic_http.messages)
     app.router.add_get("/v1/models", openai_http.models)
-    app.cleanup_ctx.append(http_client(state, routing))
+    app.cleanup_ctx.append(services(state, routing))
     state.health_checks.update(core_health_checks(state))
     return app
 
@@ -68,37 +73,62 @@ def core_health_checks(state: DaemonState) -> dict[str, HealthCheck]:
         rows = state.router.registry.rows()
         return {"status": "ready", "detail": f"{len(rows)} providers"}
 
-    return {"rpc": rpc, "state_dir": state_dir, "config": config, "providers": providers}
+    async def vault() -> ComponentHealth:
+        if state.auth is None:
+            return {"status": "unavailable", "detail": "not started"}
+        status, detail = state.auth.vault.health()
+        return {"status": status, "detail": detail}
+
+    return {
+        "rpc": rpc,
+        "state_dir": state_dir,
+        "config": config,
+        "providers": providers,
+        "vault": vault,
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class RoutingSetup:
-    """What the router is built from, checked before the daemon starts listening."""
+    """What the router and the logins are built from, checked before the daemon listens."""
 
     registry: Registry
     policy: Policy
+    logins: LoginCatalog
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingSetup:
         source = str(settings.config_path or "config")
         providers = settings.sections.get("providers", {})
-        return cls(Registry(PROVIDERS, providers, source), load_policy(settings.sections, source))
+        # Every keyed provider without a login row of its own still takes an API key.
+        key_only = {row.id: row.docs_url for row in PROVIDERS if row.auth is not AuthStyle.NONE}
+        return cls(
+            Registry(PROVIDERS, providers, source),
+            load_policy(settings.sections, source),
+            LoginCatalog.from_config(settings.sections.get("oauth", {}), source, key_only),
+        )
 
 
-def http_client(
+def services(
     state: DaemonState, routing: RoutingSetup
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """The one shared upstream HTTP session, and the router that uses it, for the app's life."""
+    """The shared upstream HTTP session, the vault, the credential broker and the router,
+    for the app's life (opened in that order, closed in reverse)."""
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         # No connection cap: concurrency is bounded by the callers, not by a pool that queues.
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            state.router = Router(
-                routing.registry, routing.policy, session, EmptyVault(), os.environ
-            )
-            yield
-            state.router = None
+        state_dir = state.settings.state_dir
+        vault = Vault(state_dir / "vault", keyfile.locate(os.environ, state_dir))
+        async with aiohttp.ClientSession(connector=connector) as session, vault:
+            auth = Auth(vault, routing.logins, session, os.environ, Path.home())
+            async with auth:
+                state.auth = auth
+                state.router = Router(
+                    routing.registry, routing.policy, session, auth.sessions, os.environ
+                )
+                yield
+                state.router, state.auth = None, None
 
     return lifecycle
 

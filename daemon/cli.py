@@ -1,4 +1,5 @@
-"""The ``switchboard`` command: serve, status, rpc, stdio, doctor, install-systemd."""
+"""The ``switchboard`` command: serve, status, rpc, stdio, doctor, install-systemd, and the
+credential commands of :mod:`daemon.cli_auth` (login, logout, import, auth, vault)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from daemon import __version__
+from daemon import __version__, cli_auth
 from daemon.config import Settings, load_settings
 from daemon.errors import ConfigInvalid, DaemonError, DaemonUnreachable, ListenerUnavailable
 
@@ -116,7 +117,13 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Settings], int], str]] =
     "stdio": (_stdio, "relay newline-delimited JSON-RPC between stdin/stdout and the daemon"),
     "doctor": (_doctor, "check the set-up and say what to fix"),
     "install-systemd": (_install_systemd, "write the systemd user units for this installation"),
+    "login": (cli_auth.login, ""),
+    "logout": (cli_auth.logout, ""),
+    "import": (cli_auth.import_, ""),
+    "auth": (cli_auth.status, ""),
+    "vault": (cli_auth.vault, ""),
 }
+_OWN_PARSERS = ("login", "logout", "import", "auth", "vault")  # cli_auth.add_parsers makes them
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"switchboard {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (_func, help_text) in COMMANDS.items():
-        sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        if name not in _OWN_PARSERS:
+            sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+    cli_auth.add_parsers(sub, common)
     rpc = sub.choices["rpc"]
     rpc.add_argument("method", help="e.g. daemon.info")
     rpc.add_argument("params", nargs="?", help='params as JSON, e.g. \'{"name": "claude"}\'')

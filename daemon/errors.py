@@ -32,6 +32,15 @@ Every error a caller can see is a :class:`DaemonError`; each class carries its J
             ├── UpstreamTimeout      -32025  connect / first byte / idle / total timeout
             ├── UpstreamProtocol     -32026  the provider answered something unreadable
             └── CircuitOpen          -32027  too many failures lately; data.retryAfterMs
+        ├── VaultUnavailable    -32040  the vault key or directory cannot be used (data.path)
+        ├── VaultRecordInvalid  -32041  a record failed to decrypt; it was moved aside
+        ├── NeedsLogin          -32042  the login expired or was revoked; data.command fixes it
+        ├── ImportFailed        -32043  an official CLI's file is missing or unreadable
+        ├── FlowNotFound        -32044  no such login flow (unknown, or ended and forgotten)
+        ├── FlowRejected        -32045  wrong state, reused code, PKCE mismatch; flow still open
+        ├── LoginNotAllowed     -32046  the method is not offered, or is opt-in and not enabled
+        ├── LoginFailed         -32047  the authorization server failed or refused the login
+        └── KeyRejected         -32048  the provider refused the API key when it was checked
     Cancelled                   -32030  chat.cancel stopped the call
     RemoteError                       (client side) a code this version does not know
 
@@ -254,6 +263,65 @@ class CircuitOpen(UpstreamError):
     code = -32027
     message = "The provider is failing; calls are paused"
     next_step = "Retry after data.retryAfterMs or use another provider."
+
+
+class VaultUnavailable(ServerError):
+    code = -32040
+    message = "Vault unavailable"
+    next_step = "Check the vault key and the state directory's permissions (switchboard doctor)."
+
+
+class VaultRecordInvalid(ServerError):
+    code = -32041
+    message = "Credential record unreadable"
+    next_step = (
+        "The record was moved aside; log in again or store the key again "
+        "(switchboard login PROVIDER)."
+    )
+
+
+class NeedsLogin(ServerError):
+    code = -32042
+    message = "Login needed"
+    next_step = "Run data.command (switchboard login PROVIDER), then retry."
+
+
+class ImportFailed(ServerError):
+    code = -32043
+    message = "Nothing to import"
+    next_step = "Log in with the official CLI first, or pass the file's path (data.path)."
+
+
+class FlowNotFound(ServerError):
+    code = -32044
+    message = "No such login flow"
+    next_step = "Start a new one with auth.oauth.start."
+
+
+class FlowRejected(ServerError):
+    code = -32045
+    message = "The login answer was refused"
+    next_step = "The flow is still open: finish it in the browser or paste the right URL or code."
+
+
+class LoginNotAllowed(ServerError):
+    code = -32046
+    message = "This login is not available"
+    next_step = (
+        "Use one of data.methods, or enable the opt-in login in [oauth.<id>] (see data.note)."
+    )
+
+
+class LoginFailed(ServerError):
+    code = -32047
+    message = "The login failed"
+    next_step = "Start the login again (switchboard login PROVIDER); data.detail says why."
+
+
+class KeyRejected(ServerError):
+    code = -32048
+    message = "The provider refused the key"
+    next_step = "Check the key (data.provider); pass validate: false to store it unchecked."
 
 
 class Cancelled(DaemonError):

@@ -6,6 +6,7 @@ per-provider circuit breaker (open after N consecutive failures, one probe when 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -178,3 +179,52 @@ class Breaker:
         self.probing = False
         if self.failures >= self.threshold or self.opened_at is not None:
             self.opened_at = self.clock()
+
+
+class Deadline:
+    """The first-byte, then idle, limit of one attempt, for the price of a float per read.
+
+    Moving an ``asyncio.timeout`` on every event cancels one timer and schedules another
+    (twice per event when a client is streaming: paused, then renewed). Here renewing only
+    records the time; one watchdog timer wakes when the limit would have expired, re-arms for
+    the limit as it stands by then, and expires the ``asyncio.timeout`` (which does the
+    cancelling) only when no data came for that long. Paused, it never expires.
+    """
+
+    __slots__ = ("_at", "_idle_s", "_limit", "_loop", "_paused", "_timer")
+
+    def __init__(self, limit: asyncio.Timeout, policy: Policy) -> None:
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._idle_s = policy.idle_timeout_ms / 1000
+        self._paused = False
+        self._at = self._loop.time() + policy.first_byte_timeout_ms / 1000
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> Deadline:
+        self._timer = self._loop.call_at(self._at, self._check)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def pause(self) -> None:
+        self._paused = True
+
+    def renew(self) -> None:
+        self._paused = False
+        self._at = self._loop.time() + self._idle_s
+        if self._timer is not None and self._at < self._timer.when():
+            self._timer.cancel()  # once: the idle limit is shorter than the first-byte one
+            self._timer = self._loop.call_at(self._at, self._check)
+
+    def _check(self) -> None:
+        now = self._loop.time()
+        if self._paused:
+            self._timer = self._loop.call_at(now + self._idle_s, self._check)
+        elif now < self._at:
+            self._timer = self._loop.call_at(self._at, self._check)
+        else:
+            self._timer = None
+            self._limit.reschedule(now)

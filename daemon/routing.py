@@ -23,19 +23,22 @@ from daemon.adapters import adapter_for
 from daemon.adapters.checks import check_stop, check_tools
 from daemon.adapters.types import Assembly, ChatCall, Event, Target, Usage
 from daemon.auth.credentials import Credentials, Vault, resolve
+from daemon.auth.records import DEFAULT_ACCOUNT
 from daemon.errors import (
     CircuitOpen,
     DaemonError,
+    KeyRejected,
     RateLimited,
     RequestInvalid,
     Unsupported,
+    UpstreamAuthFailed,
     UpstreamError,
     UpstreamTimeout,
 )
 from daemon.log import REDACTED, get_logger
 from daemon.providers.lookup import Registry, template_fields
-from daemon.providers.model import Provider, Quirk
-from daemon.reliability import Breaker, Policy, backoff_s
+from daemon.providers.model import AuthStyle, Provider, Quirk
+from daemon.reliability import Breaker, Deadline, Policy, backoff_s
 
 Emit = Callable[[list[Event]], Awaitable[None]]  # the events of one upstream read
 log = get_logger("daemon.routing")
@@ -108,7 +111,7 @@ class Router:
         if not provider.has(Quirk.NO_MODELS_ENDPOINT) and provider.base_url is not None:
             try:
                 credentials = await resolve(provider, settings, self.vault, self.environ)
-                target = self.target(provider, "", credentials.keys[0])
+                target = self.target(provider, "", credentials)
                 adapter = adapter_for(provider.family)
                 return "live", await adapter.models(
                     self.session, target, self.policy.connect_timeout_ms / 1000
@@ -121,7 +124,23 @@ class Router:
         hints = [*settings.models, *filter(None, [settings.default_model, provider.default_model])]
         return "catalog", list(dict.fromkeys(hints))
 
-    def target(self, provider: Provider, model: str, key: str | None) -> Target:
+    async def check_key(self, provider_id: str, key: str) -> bool:
+        """Try ``key`` with the provider's cheapest call (its model list): True when it worked,
+        False when the provider has no such call; KeyRejected when it refused the key."""
+        provider = self.registry.resolve(provider_id)
+        if provider.has(Quirk.NO_MODELS_ENDPOINT) or provider.base_url is None:
+            return False
+        try:
+            adapter = adapter_for(provider.family)
+            target = self.target(provider, "", Credentials((key,), "request"))
+            await adapter.models(self.session, target, self.policy.connect_timeout_ms / 1000)
+        except UpstreamAuthFailed:
+            raise KeyRejected(f"{provider.id} refused the key", provider=provider.id) from None
+        except Unsupported:
+            return False
+        return True
+
+    def target(self, provider: Provider, model: str, credentials: Credentials) -> Target:
         """Where a request to ``provider`` goes; RequestInvalid when its base URL is unset."""
         if provider.base_url is None or provider.has(Quirk.NEEDS_CONFIG):
             wanted = "base_url"
@@ -132,7 +151,15 @@ class Router:
                 field="provider",
             )
         options = self.registry.settings(provider.id).options
-        return Target(provider, provider.base_url, model, key, options=options)
+        key = credentials.keys[0]
+        if credentials.login is None or not credentials.oauth:
+            return Target(provider, provider.base_url, model, key, options=options)
+        # A login's token goes as a bearer token, to the base URL the login named (qwen's
+        # resource_url, Copilot's endpoint); its claims (account ids) reach the adapter.
+        claims = credentials.login.claims
+        bearer = dataclasses.replace(provider, auth=AuthStyle.BEARER)
+        base_url = claims.get("base_url", provider.base_url)
+        return Target(bearer, base_url, model, key, options={**options, **claims})
 
     def _routed(self, model: str | None) -> str | None:
         for prefix, provider in self.policy.model_routes:
@@ -199,7 +226,7 @@ class Router:
                 )
                 check_tools(call.tools, provider.family)
                 check_stop(call.stop, provider.family)
-                target = self.target(provider, model, credentials.keys[0])
+                target = self.target(provider, model, credentials)
                 result = await self._with_retries(target, credentials, call, state, route)
             except UpstreamError as exc:
                 _record_breaker(breaker, exc)
@@ -237,6 +264,7 @@ class Router:
     ) -> ChatResult:
         keys = list(credentials.keys)
         key_index, failures = 0, 0
+        renewable = credentials.oauth and credentials.source == "vault"
         while True:
             started = time.monotonic()
             try:
@@ -245,6 +273,11 @@ class Router:
                 _hide_key(exc, target.key)
                 _log_attempt(route, target, started, exc)
                 exc.data.setdefault("provider", target.provider.id)
+                if renewable and isinstance(exc, UpstreamAuthFailed) and not state.started:
+                    renewable = False  # once: a token refused right after renewal is dead
+                    credentials = await self._renewed(target, credentials)
+                    target = self.target(target.provider, target.model, credentials)
+                    continue
                 if state.started or not exc.retryable:
                     raise
                 if isinstance(exc, RateLimited) and key_index + 1 < len(keys):
@@ -267,6 +300,12 @@ class Router:
                 "route": route,
             }
 
+    async def _renewed(self, target: Target, credentials: Credentials) -> Credentials:
+        assert credentials.login is not None
+        provider = self.registry.resolve(target.provider.id)
+        login = await self.vault.renew(provider.id, DEFAULT_ACCOUNT, credentials.login)
+        return Credentials((login.bearer,), credentials.source, login)
+
     async def _once(self, target: Target, call: ChatCall, state: _CallState) -> Assembly:
         """One request; first-byte and idle limits wrap the whole loop, never a yield."""
         adapter = adapter_for(target.provider.family)
@@ -275,7 +314,7 @@ class Router:
         events = adapter.stream(self.session, target, call, policy.connect_timeout_ms / 1000)
         try:
             async with asyncio.timeout(None) as limit:
-                with _Deadline(limit, policy) as deadline:
+                with Deadline(limit, policy) as deadline:
                     async for batch in events:
                         for event in batch:
                             assembly.add(event)
@@ -294,55 +333,6 @@ class Router:
         return assembly
 
 
-class _Deadline:
-    """The first-byte, then idle, limit of one attempt, for the price of a float per read.
-
-    Moving an ``asyncio.timeout`` on every event cancels one timer and schedules another
-    (twice per event when a client is streaming: paused, then renewed). Here renewing only
-    records the time; one watchdog timer wakes when the limit would have expired, re-arms for
-    the limit as it stands by then, and expires the ``asyncio.timeout`` (which does the
-    cancelling) only when no data came for that long. Paused, it never expires.
-    """
-
-    __slots__ = ("_at", "_idle_s", "_limit", "_loop", "_paused", "_timer")
-
-    def __init__(self, limit: asyncio.Timeout, policy: Policy) -> None:
-        self._limit = limit
-        self._loop = asyncio.get_running_loop()
-        self._idle_s = policy.idle_timeout_ms / 1000
-        self._paused = False
-        self._at = self._loop.time() + policy.first_byte_timeout_ms / 1000
-        self._timer: asyncio.TimerHandle | None = None
-
-    def __enter__(self) -> _Deadline:
-        self._timer = self._loop.call_at(self._at, self._check)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def renew(self) -> None:
-        self._paused = False
-        self._at = self._loop.time() + self._idle_s
-        if self._timer is not None and self._at < self._timer.when():
-            self._timer.cancel()  # once: the idle limit is shorter than the first-byte one
-            self._timer = self._loop.call_at(self._at, self._check)
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if self._paused:
-            self._timer = self._loop.call_at(now + self._idle_s, self._check)
-        elif now < self._at:
-            self._timer = self._loop.call_at(self._at, self._check)
-        else:
-            self._timer = None
-            self._limit.reschedule(now)
-
-
 @dataclass(slots=True)
 class _CallState:
     emit: Emit | None
@@ -352,8 +342,6 @@ class _CallState:
 
 def _now() -> float:
     return asyncio.get_running_loop().time()
-
-
 
 
 def _hide_key(exc: UpstreamError, key: str | None) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from daemon.adapters.http import retry_after_ms
 from daemon.auth.credentials import EmptyVault, resolve
+from daemon.auth.records import Login, api_key_login
 from daemon.errors import ConfigInvalid, CredentialsMissing
 from daemon.providers.lookup import ProviderSettings
 from daemon.providers.model import ApiFamily, AuthStyle, Provider
@@ -108,19 +109,22 @@ ROW = Provider(
 )
 
 
-class Vault:
-    def __init__(self, keys: list[str]) -> None:
-        self.keys = keys
+class Vault(EmptyVault):
+    """A vault holding one stored API key."""
 
-    async def api_keys(self, provider_id: str) -> list[str]:
-        return self.keys
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    async def current(self, provider: str, account: str = "default") -> Login | None:
+        return api_key_login(self.key)
 
 
 async def test_credentials_follow_request_vault_config_env_order() -> None:
     settings = ProviderSettings(api_keys=("cfg-1", "cfg-2"))
     env = {"ACME_API_KEY": "env-2", "ACME_KEY": "env-1"}
-    assert (await resolve(ROW, settings, Vault(["v"]), env, "req")).keys == ("req",)
-    assert (await resolve(ROW, settings, Vault(["v"]), env)).source == "vault"
+    assert (await resolve(ROW, settings, Vault("v"), env, "req")).keys == ("req",)
+    from_vault = await resolve(ROW, settings, Vault("v"), env)
+    assert (from_vault.keys, from_vault.source) == (("v",), "vault")
     assert (await resolve(ROW, settings, EmptyVault(), env)).keys == ("cfg-1", "cfg-2")
     assert (await resolve(ROW, ProviderSettings(), EmptyVault(), env)).keys == ("env-1",)
     assert (await resolve(ROW, ProviderSettings(), EmptyVault(), {"ACME_API_KEY": "e2"})).keys == (

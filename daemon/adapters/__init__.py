@@ -40,15 +40,13 @@ ADAPTERS: Mapping[ApiFamily, str] = {
     ApiFamily.GOOGLE_VERTEX: "daemon.adapters.google_vertex",
     ApiFamily.AZURE_OPENAI: "daemon.adapters.azure_openai",
     ApiFamily.BEDROCK_CONVERSE: "daemon.adapters.bedrock_converse",
+    ApiFamily.OPENAI_CODEX_RESPONSES: "daemon.adapters.openai_codex",
+    # Copilot speaks Chat Completions; its editor headers are the catalog row's.
+    ApiFamily.GITHUB_COPILOT: "daemon.adapters.openai_completions",
+    ApiFamily.GOOGLE_GEMINI_CLI: "daemon.adapters.google_gemini_cli",
 }
-# Families the catalog uses whose adapters come with the native-families work (issue 4).
-PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset(
-    {
-        ApiFamily.OPENAI_CODEX_RESPONSES,
-        ApiFamily.GOOGLE_GEMINI_CLI,
-        ApiFamily.GITHUB_COPILOT,
-    }
-)
+# Families the catalog may name before their adapters exist (none today).
+PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset()
 
 
 _LOADED: dict[ApiFamily, Adapter] = {}

@@ -37,6 +37,15 @@ SUMMARY_BREAK = "\n\n"  # between reasoning summary parts, streamed or not
 
 def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call`` to ``target``."""
+    headers = common.headers(
+        target, accept="text/event-stream" if call.stream else "application/json"
+    )
+    url = common.with_query_key(f"{target.base_url}/responses", target)
+    return HttpRequest("POST", url, headers, orjson.dumps(request_body(target, call)))
+
+
+def request_body(target: Target, call: ChatCall) -> dict[str, Any]:
+    """The JSON body of a Responses call (the Codex backend adds to it)."""
     system = common.system_texts(call)
     body: dict[str, Any] = {
         "model": target.model,
@@ -58,11 +67,7 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
             body["tool_choice"] = _wire_tool_choice(call.tool_choice)
     if call.reasoning is not None:
         body["reasoning"] = {"effort": call.reasoning, "summary": "auto"}
-    headers = common.headers(
-        target, accept="text/event-stream" if call.stream else "application/json"
-    )
-    url = common.with_query_key(f"{target.base_url}/responses", target)
-    return HttpRequest("POST", url, headers, orjson.dumps(body))
+    return body
 
 
 def _input_part(part: Mapping[str, Any]) -> dict[str, Any]:

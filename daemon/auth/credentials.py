@@ -1,7 +1,8 @@
 """Which credential a call uses, in DESIGN.md's order: request > vault > config > env.
 
-The vault arrives with its own release; until then :class:`EmptyVault` stands behind the same
-:class:`Vault` interface, so resolution is already written in its final order.
+The vault's side is :class:`Vault`: ``daemon.auth.session.Sessions`` (the stored API key or
+OAuth login, renewed when it is about to expire) in the daemon, :class:`EmptyVault` where
+there is none (tests of routing alone, benchmarks).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from daemon.auth.records import DEFAULT_ACCOUNT, Kind, Login
 from daemon.errors import CredentialsMissing
 from daemon.providers.lookup import ProviderSettings
 from daemon.providers.model import AuthStyle, Provider
@@ -18,16 +20,29 @@ Source = Literal["request", "vault", "config", "env", "none"]
 
 
 class Vault(Protocol):
-    """Stored API keys (and, later, OAuth logins) per provider."""
+    """Stored API keys and OAuth logins per provider account."""
 
-    async def api_keys(self, provider_id: str) -> list[str]: ...
+    async def current(self, provider: str, account: str = DEFAULT_ACCOUNT) -> Login | None: ...
+
+    async def renew(self, provider: str, account: str, stale: Login) -> Login: ...
+
+    async def exchanged(self, provider: str, key: str) -> Login | None:
+        """The login a config or env key stands for when the provider mints API tokens from
+        it (Copilot: a GitHub token), else None (the key is used as it is)."""
+        ...
 
 
 class EmptyVault:
     """A vault with nothing in it."""
 
-    async def api_keys(self, provider_id: str) -> list[str]:
-        return []
+    async def current(self, provider: str, account: str = DEFAULT_ACCOUNT) -> Login | None:
+        return None
+
+    async def renew(self, provider: str, account: str, stale: Login) -> Login:
+        raise AssertionError("an empty vault hands out no login to renew")
+
+    async def exchanged(self, provider: str, key: str) -> Login | None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +51,12 @@ class Credentials:
 
     keys: tuple[str | None, ...]
     source: Source
+    login: Login | None = None  # the vault record the key came from
+
+    @property
+    def oauth(self) -> bool:
+        """True when the key is an OAuth access token (sent as a bearer token, renewable)."""
+        return self.login is not None and self.login.kind is Kind.OAUTH
 
     def __repr__(self) -> str:  # keys must never reach a log line, even through repr
         return f"Credentials(source={self.source!r}, keys={len(self.keys)})"
@@ -53,14 +74,14 @@ async def resolve(
         return Credentials((request_key,), "request")
     if provider.auth is AuthStyle.NONE:
         return Credentials((None,), "none")
-    stored = await vault.api_keys(provider.id)
-    if stored:
-        return Credentials(tuple(stored), "vault")
+    stored = await vault.current(provider.id)
+    if stored is not None and stored.bearer:
+        return Credentials((stored.bearer,), "vault", stored)
     if settings.api_keys:
-        return Credentials(settings.api_keys, "config")
+        return await _as_used(provider, vault, settings.api_keys, "config")
     for name in provider.env_keys:
         if environ.get(name):
-            return Credentials((environ[name],), "env")
+            return await _as_used(provider, vault, (environ[name],), "env")
     if provider.key_optional:
         return Credentials((None,), "none")
     raise CredentialsMissing(
@@ -68,3 +89,12 @@ async def resolve(
         provider=provider.id,
         envKeys=list(provider.env_keys),
     )
+
+
+async def _as_used(
+    provider: Provider, vault: Vault, keys: tuple[str, ...], source: Source
+) -> Credentials:
+    login = await vault.exchanged(provider.id, keys[0])
+    if login is None:
+        return Credentials(keys, source)
+    return Credentials((login.bearer,), source, login)

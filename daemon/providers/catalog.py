@@ -390,6 +390,15 @@ PROVIDERS: tuple[Provider, ...] = (
         env_keys=("COPILOT_GITHUB_TOKEN", "GITHUB_COPILOT_API_KEY", "GITHUB_TOKEN"),
         aliases=("copilot",),
         logins=(LoginMethod.DEVICE, LoginMethod.IMPORT),
+        # The editor identity Copilot's API insists on (oauth-flows.md 3.10).
+        headers=(
+            ("Editor-Version", "vscode/1.107.0"),
+            ("Editor-Plugin-Version", "copilot-chat/0.35.0"),
+            ("Copilot-Integration-Id", "vscode-chat"),
+            ("User-Agent", "GitHubCopilotChat/0.35.0"),
+            ("Openai-Intent", "conversation-edits"),
+            ("X-Initiator", "user"),
+        ),
         docs_url="https://docs.github.com/en/copilot",
     ),
     Provider(
@@ -452,6 +461,7 @@ PROVIDERS: tuple[Provider, ...] = (
         env_keys=("CODEX_ACCESS_TOKEN", "CODEX_CODE_OAUTH_TOKEN"),
         aliases=("openai_codex", "codex", "codex_responses"),
         logins=(LoginMethod.BROWSER, LoginMethod.DEVICE, LoginMethod.PASTE, LoginMethod.IMPORT),
+        quirks=frozenset({Quirk.NO_MODELS_ENDPOINT}),
         docs_url="https://github.com/openai/codex",
     ),
     Provider(

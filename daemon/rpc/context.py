@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 from daemon.config import Settings
 
 if TYPE_CHECKING:
+    from daemon.auth.service import Auth
     from daemon.routing import Router
 
 HealthStatus = Literal["ready", "degraded", "unavailable"]
@@ -62,6 +63,7 @@ class DaemonState:
     version: str
     openrpc: dict[str, Any]
     router: Router | None = None
+    auth: Auth | None = None
     listeners: list[ListenerInfo] = field(default_factory=list)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))

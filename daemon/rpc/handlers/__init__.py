@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from daemon.rpc.dispatch import Handler
-from daemon.rpc.handlers import chat, providers, system
+from daemon.rpc.handlers import auth, chat, providers, system
 
 METHODS: Mapping[str, Handler] = {
     "rpc.discover": system.discover,
@@ -17,6 +17,16 @@ METHODS: Mapping[str, Handler] = {
     "providers.list": providers.list_providers,
     "providers.resolve": providers.resolve_provider,
     "models.list": providers.list_models,
+    "auth.status": auth.status,
+    "auth.apikey.set": auth.apikey_set,
+    "auth.apikey.delete": auth.apikey_delete,
+    "auth.oauth.providers": auth.oauth_providers,
+    "auth.oauth.start": auth.oauth_start,
+    "auth.oauth.wait": auth.oauth_wait,
+    "auth.oauth.complete": auth.oauth_complete,
+    "auth.oauth.cancel": auth.oauth_cancel,
+    "auth.oauth.logout": auth.oauth_logout,
+    "auth.oauth.import": auth.oauth_import,
     "chat.send": chat.send,
     "chat.cancel": chat.cancel,
 }

@@ -1,0 +1,140 @@
+"""Logins in use: fresh access tokens for every call, and refresh that never loses a token.
+
+- A token is renewed before it expires (``margin_ms`` ahead) and once more when a provider
+  answers 401 to it. Renewal runs under a per-credential lock, so any number of concurrent
+  calls share one refresh; the vault's cross-process lock spans the whole renewal, so two
+  daemons (or a CLI and a daemon) never both spend one single-use refresh token.
+- The rotated refresh token is written to the vault before the new access token is used.
+- A refresh the server refuses (reused, invalid) first re-reads the vault, since another
+  process may have refreshed meanwhile; only then is the caller told to log in again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import aiohttp
+import structlog
+
+from daemon.auth import tokens
+from daemon.auth.login_config import LoginCatalog
+from daemon.auth.logins import Exchange
+from daemon.auth.oauth_http import OAuthRefusal
+from daemon.auth.records import DEFAULT_ACCOUNT, Kind, Login, Origin
+from daemon.errors import NeedsLogin
+
+log = structlog.get_logger("daemon.auth")
+
+MARGIN_MS = 5 * 60_000  # renew this long before expiry (pi-mono's margin)
+
+
+class LoginStore(Protocol):
+    """What sessions need of the vault (``daemon.store.vault.Vault`` is one)."""
+
+    async def get(self, provider: str, account: str = DEFAULT_ACCOUNT) -> dict[str, Any] | None: ...
+
+    async def reload(
+        self, provider: str, account: str = DEFAULT_ACCOUNT
+    ) -> dict[str, Any] | None: ...
+
+    async def put(self, provider: str, account: str, payload: Mapping[str, Any]) -> None: ...
+
+    def locked(self, provider: str, account: str = DEFAULT_ACCOUNT) -> Any: ...
+
+    @property
+    def unavailable(self) -> str | None: ...
+
+
+def needs_login(provider: str, why: str) -> NeedsLogin:
+    """The error a caller gets when only a new login helps, with the command that does it."""
+    return NeedsLogin(
+        f"{provider}: {why}", provider=provider, command=f"switchboard login {provider}"
+    )
+
+
+class Sessions:
+    """Hands out current logins, renewing them when they are about to expire."""
+
+    def __init__(
+        self,
+        store: LoginStore,
+        catalog: LoginCatalog,
+        http: aiohttp.ClientSession,
+        margin_ms: int = MARGIN_MS,
+    ) -> None:
+        self._store, self._catalog, self._http = store, catalog, http
+        self._margin_ms = margin_ms
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Logins minted from config/env keys (Copilot), by (provider, key): never stored.
+        self._minted: dict[tuple[str, str], Login] = {}
+        self.renewals = 0  # refresh grants sent by this process (benchmarks count them)
+
+    async def current(self, provider: str, account: str = DEFAULT_ACCOUNT) -> Login | None:
+        """The stored login, renewed first when it expires within the margin; None when there
+        is none (or no vault to hold one: config and environment keys still work then)."""
+        if self._store.unavailable is not None:
+            return None
+        payload = await self._store.get(provider, account)
+        if payload is None:
+            return None
+        login = Login.from_json(payload)
+        if login.kind is Kind.OAUTH and login.expires_within(self._margin_ms):
+            return await self.renew(provider, account, login)
+        return login
+
+    async def renew(self, provider: str, account: str, stale: Login) -> Login:
+        """A login newer than ``stale``: someone else's fresh one, or one renewed now."""
+        lock = self._locks.setdefault((provider, account), asyncio.Lock())
+        async with lock, self._store.locked(provider, account):
+            current = await self._read(provider, account)
+            if current.secret_access != stale.secret_access and not current.expires_within(
+                self._margin_ms
+            ):
+                return current  # renewed while this call waited for the lock
+            return await self._renew(provider, account, current)
+
+    async def exchanged(self, provider: str, key: str) -> Login | None:
+        """A Copilot-style key's current API token, minted (and renewed) in memory only."""
+        spec = self._catalog.specs.get(provider)
+        if spec is None or spec.exchange is not Exchange.COPILOT:
+            return None
+        minted = self._minted.get((provider, key))
+        if minted is not None and not minted.expires_within(self._margin_ms):
+            return minted
+        async with self._locks.setdefault((provider, key), asyncio.Lock()):
+            minted = self._minted.get((provider, key))
+            if minted is None or minted.expires_within(self._margin_ms):
+                seed = Login(kind=Kind.OAUTH, origin=Origin.STORED, secret_refresh=key)
+                try:
+                    minted = await tokens.exchanged(self._http, spec, seed)
+                except OAuthRefusal as refusal:
+                    raise needs_login(
+                        provider, f"the token was refused ({refusal.error})"
+                    ) from None
+                self._minted[(provider, key)] = minted
+        return minted
+
+    async def _renew(self, provider: str, account: str, current: Login) -> Login:
+        spec = self._catalog.spec(provider)
+        try:
+            self.renewals += 1
+            fresh = await tokens.renew(self._http, spec, current)
+        except OAuthRefusal as refusal:
+            again = await self._read(provider, account)
+            if again.secret_refresh != current.secret_refresh:
+                return again  # another process rotated it: theirs is the live one
+            log.warning("login_refresh_refused", provider=provider, error=refusal.error)
+            raise needs_login(
+                provider, f"the provider refused to renew the login ({refusal.error})"
+            ) from None
+        await self._store.put(provider, account, fresh.to_json())
+        log.info("login_refreshed", provider=provider, account=account)
+        return fresh
+
+    async def _read(self, provider: str, account: str) -> Login:
+        payload = await self._store.reload(provider, account)
+        if payload is None:
+            raise needs_login(provider, "the login is no longer stored")
+        return Login.from_json(payload)

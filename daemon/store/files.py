@@ -1,0 +1,119 @@
+"""Files the vault writes: atomic and 0600 from creation, and a cross-process lock.
+
+All of it blocks; the vault calls it through ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+MAX_RECORD_BYTES = 1 << 20
+
+
+def ensure_dir(path: Path) -> None:
+    """``path`` exists as a directory only its owner can enter."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data``: temp file (0600), fsync, rename, directory fsync.
+
+    A reader (or a crash) sees the old content or the new one, never a part.
+    """
+    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}-{path.name}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    sync_dir(path.parent)
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Write ``data`` to a new 0600 file; False when ``path`` exists already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    sync_dir(path.parent)
+    return True
+
+
+def sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_small(path: Path) -> bytes | None:
+    """The file's bytes (at most a record's size); None when it does not exist."""
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_RECORD_BYTES + 1)
+    except FileNotFoundError:
+        return None
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``<name>.corrupt-<UTC time>``, never over an existing file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for attempt in range(100):
+        target = path.with_name(f"{path.name}.corrupt-{stamp}" + (f"-{attempt}" if attempt else ""))
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            continue
+        path.unlink()
+        sync_dir(path.parent)
+        return target
+    raise OSError(f"cannot move {path.name} aside")
+
+
+def remove_temp_files(directory: Path) -> None:
+    """Temp files a crash left behind: never records, safe to drop."""
+    for leftover in directory.glob(f"{TEMP_PREFIX}*"):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created 0600) for the block."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def open_lock(path: Path) -> int:
+    """Take an exclusive ``flock`` on ``path``; the caller closes the fd to release it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

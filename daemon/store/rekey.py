@@ -1,0 +1,83 @@
+"""``switchboard vault rekey``: every record re-encrypted under a new key, safe to interrupt.
+
+With the generated key (``<state dir>/vault-key``) the new key is written beside it as
+``vault-key.next`` first, then each record is re-sealed under it (atomically, under the
+record's lock), and only then does ``vault-key.next`` replace ``vault-key``. Until that last
+rename the vault opens records sealed with either key, so a rekey cut short loses nothing;
+running it again finishes the job with the same next key.
+
+With a key from systemd or ``SWITCHBOARD_VAULT_KEY_FILE`` the daemon may not rewrite the key
+file: the new key is read from ``new_key_file`` and the operator points the configuration at
+it afterwards. Blocking; the daemon must not be running (the CLI checks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.store import files, keyfile
+from daemon.store.crypto import Undecryptable, VaultKey, new_key, seal, unseal
+from daemon.store.keyfile import KeyLocation, KeyUnavailable
+from daemon.store.vault import LOCK_PREFIX, SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Rekeyed:
+    """What a rekey did."""
+
+    records: int  # re-sealed under the new key
+    unreadable: tuple[str, ...]  # left as they were: they open with no key we hold
+    key_file: Path  # where the new key is now (or must be pointed at)
+    kid: str
+
+
+def rekey(directory: Path, location: KeyLocation, new_key_file: Path | None = None) -> Rekeyed:
+    """Re-seal every record of ``directory`` under a new key; KeyUnavailable says why not."""
+    current, pending = keyfile.load(location)
+    target = _target(location, pending, new_key_file)
+    keys = {key.kid: key for key in (current, pending, target) if key is not None}
+    done: list[str] = []
+    unreadable: list[str] = []
+    for path in sorted(directory.glob(f"*{SUFFIX}")):
+        name = path.name[: -len(SUFFIX)]
+        if _reseal(directory, path, name, keys, target):
+            done.append(name)
+        else:
+            unreadable.append(name)
+    if location.writable:
+        files.write_atomic(location.path, keyfile.encode(target))
+        location.next_path.unlink(missing_ok=True)
+        files.sync_dir(location.path.parent)
+    return Rekeyed(len(done), tuple(unreadable), new_key_file or location.path, target.kid)
+
+
+def _target(location: KeyLocation, pending: VaultKey | None, new_key_file: Path | None) -> VaultKey:
+    if not location.writable:
+        if new_key_file is None:
+            raise KeyUnavailable(
+                f"the vault key comes from {location.path} ({location.source}), which switchboard "
+                "does not rewrite: create a new key file and pass it with --new-key-file",
+                location.path,
+            )
+        return keyfile.read(new_key_file)
+    if pending is not None:  # an interrupted rekey: finish it with the same key
+        return pending
+    target = keyfile.read(new_key_file) if new_key_file else new_key()
+    files.write_atomic(location.next_path, keyfile.encode(target))
+    return target
+
+
+def _reseal(
+    directory: Path, path: Path, name: str, keys: dict[str, VaultKey], target: VaultKey
+) -> bool:
+    with files.exclusive_lock(directory / f"{LOCK_PREFIX}{name}"):
+        envelope = files.read_small(path)
+        if envelope is None:  # deleted meanwhile
+            return True
+        try:
+            plaintext = unseal(keys, name, envelope)
+        except Undecryptable:
+            return False
+        files.write_atomic(path, seal(target, name, plaintext))
+    return True
