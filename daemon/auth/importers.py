@@ -272,7 +272,7 @@ def _opencode_entry(doc: Mapping[str, Any], key: str, wanted: str) -> Mapping[st
     kind = entry.get("type")
     if kind != wanted:
         named = f'"{kind}"' if kind in _OPENCODE_TYPES else "an unknown type"
-        raise Unusable(f'has a {key} entry of type {named}, not "{wanted}"')
+        raise Unusable(f'has the {key} entry of type {named}, not "{wanted}"')
     return entry
 
 

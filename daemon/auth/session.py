@@ -23,7 +23,7 @@ from daemon.auth.login_config import LoginCatalog
 from daemon.auth.logins import Exchange
 from daemon.auth.oauth_http import OAuthRefusal
 from daemon.auth.records import DEFAULT_ACCOUNT, Kind, Login, Origin
-from daemon.errors import NeedsLogin
+from daemon.errors import LoginFailed, NeedsLogin, UpstreamUnavailable
 
 log = structlog.get_logger("daemon.auth")
 
@@ -80,8 +80,17 @@ class Sessions:
         if payload is None:
             return None
         login = Login.from_json(payload)
-        if login.kind is Kind.OAUTH and login.expires_within(self._margin_ms):
-            return await self.renew(provider, account, login)
+        if login.kind is not Kind.OAUTH:
+            return login
+        spec = self._catalog.spec(provider)
+        if login.expires_within(self._margin_ms) or tokens.incomplete(spec, login):
+            try:
+                return await self.renew(provider, account, login)
+            except UpstreamUnavailable:
+                if login.bearer is None or login.expires_within(0):
+                    raise
+                log.warning("login_refresh_deferred", provider=provider, account=account)
+                return login  # renewal failed early; the token still works for a while
         return login
 
     async def renew(self, provider: str, account: str, stale: Login) -> Login:
@@ -119,8 +128,16 @@ class Sessions:
     async def _renew(self, provider: str, account: str, current: Login) -> Login:
         spec = self._catalog.spec(provider)
         try:
-            self.renewals += 1
-            fresh = await tokens.renew(self._http, spec, current)
+            if current.expires_within(self._margin_ms) or current.bearer is None:
+                self.renewals += 1
+                fresh = await tokens.renew(self._http, spec, current)
+            else:  # a live token whose login lacks its second step (a Code Assist project)
+                fresh = await tokens.exchanged(self._http, spec, current)
+        except LoginFailed as exc:  # the authorization server is down or answered nonsense
+            raise UpstreamUnavailable(
+                f"{provider}: the login could not be renewed now ({exc.detail})",
+                provider=provider,
+            ) from None
         except OAuthRefusal as refusal:
             again = await self._read(provider, account)
             if again.secret_refresh != current.secret_refresh:

@@ -96,7 +96,18 @@ async def renew(session: aiohttp.ClientSession, spec: LoginSpec, login: Login) -
     url = _token_url(spec)
     body = oauth_http.refresh_grant(spec, login.secret_refresh)
     status, answer = await oauth_http.post(session, url, body, spec.token_body)
-    return login_from_answer(spec, oauth_http.checked(status, answer, url), login)
+    fresh = login_from_answer(spec, oauth_http.checked(status, answer, url), login)
+    return await exchanged(session, spec, fresh)  # adds what an import lacked (a project)
+
+
+def incomplete(spec: LoginSpec, login: Login) -> bool:
+    """True when ``login`` cannot be used until its provider's second step runs: an imported
+    Copilot login has no Copilot token yet, an imported Gemini CLI login no project."""
+    if spec.exchange is Exchange.COPILOT:
+        return login.secret_access is None
+    if spec.exchange is Exchange.CODE_ASSIST:
+        return "project" not in login.claims
+    return False
 
 
 async def exchanged(session: aiohttp.ClientSession, spec: LoginSpec, login: Login) -> Login:
