@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import sys
 import time
 import webbrowser
@@ -17,8 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from daemon import terminal
 from daemon.config import Settings
-from daemon.errors import DaemonError, DaemonUnreachable
+from daemon.errors import DaemonError, DaemonUnreachable, KeyRejected
 
 if TYPE_CHECKING:  # the client (and aiohttp) load only for the commands that call the daemon
     from daemon.client import Client
@@ -36,10 +36,14 @@ Log in to PROVIDER and keep the credential, encrypted, in the daemon's vault.
   switchboard login anthropic                 # asks for an API key
   switchboard login github-copilot            # opt-in: [oauth.github-copilot] enabled = true
 
-Methods (--method): browser (sign in, redirected back to this machine), paste (sign in
-anywhere, paste the address the browser ends on), device (enter a code on another device),
-api_key (paste a key). `switchboard rpc auth.oauth.providers` lists each provider's methods.
+Methods (--method; the first listed is the default): browser (sign in, redirected back to
+this machine), paste (sign in anywhere, paste the address the browser ends on), device (enter
+a code on another device), api_key (paste a key). Every other provider takes an API key.
+Already logged in with the provider's own CLI? `switchboard import PROVIDER` copies that login.
 Ctrl-C cancels the login. The daemon must be running (`switchboard serve`).
+
+Logins:
+{logins}
 """
 
 
@@ -59,7 +63,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "login",
         parents=[common],
         help="log in to a provider (browser, code, or API key)",
-        description=LOGIN_HELP,
+        description=LOGIN_HELP.format(logins=_login_table()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     login.add_argument("provider", help="a provider id or alias, e.g. openai-codex")
@@ -88,6 +92,18 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         type=Path,
         help="the new key (32 bytes, raw or base64); needed unless the key is the generated one",
     )
+
+
+def _login_table() -> str:
+    """One line per login row: provider, methods, and the status when it is not plain."""
+    from daemon.auth.logins import LOGINS, LoginStatus
+
+    lines = []
+    for spec in LOGINS:
+        methods = ", ".join(m.value for m in spec.methods)
+        status = "" if spec.status is LoginStatus.AVAILABLE else f"  [{spec.status.value}]"
+        lines.append(f"  {spec.provider:<18} {methods}{status}")
+    return "\n".join(lines)
 
 
 def _call(settings: Settings, work: Callable[[Client], Any]) -> int:
@@ -141,50 +157,90 @@ def login(args: argparse.Namespace, settings: Settings) -> int:
 async def _follow(daemon: Client, flow: dict[str, Any], no_browser: bool) -> int:
     method, url = flow["method"], flow.get("url")
     if method == "api_key":
-        if url:
-            print(f"Create a key at: {url}")
-        key = await asyncio.to_thread(getpass.getpass, f"{flow['provider']} API key: ")
-        outcome = await daemon.call(
-            "auth.oauth.complete", {"flowId": flow["flowId"], "apiKey": key}
-        )
-        return _finished(outcome)
+        return await _api_key(daemon, flow)
     if method == "device":
-        print(f"Open {flow.get('verificationUri') or url} and enter the code:  {flow['userCode']}")
+        where = flow.get("verificationUri") or url
+        print(f"Open {where} and enter the code:  {flow['userCode']}")
     else:
         print(f"Open this address to sign in to {flow['provider']}:\n\n  {url}\n")
-    if url and not no_browser:
+    if url and not no_browser and _has_display():
         webbrowser.open(url)
-    paste = method == "paste" or no_browser or flow.get("loopback") is False
-    if method != "device" and paste:
-        print("When the browser ends on an address that does not load, paste it here.")
-    return await _wait(daemon, flow, paste)
+    if method == "device":
+        return await _wait(daemon, flow, paste=False)
+    if flow.get("loopback"):
+        print("If the browser ends on a page that does not load, paste its address here.")
+    else:
+        print("When the browser ends on a page that does not load, paste its address here.")
+    return await _wait(daemon, flow, paste=True)
+
+
+def _has_display() -> bool:
+    # Without one, webbrowser may start a text browser in this very terminal.
+    import os
+
+    return sys.platform == "darwin" or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+
+
+async def _api_key(daemon: Client, flow: dict[str, Any]) -> int:
+    if flow.get("url"):
+        print(f"Create a key at: {flow['url']}")
+    for _attempt in range(3):
+        key = await terminal.read_line(f"{flow['provider']} API key: ", secret=True)
+        if key is None:
+            raise asyncio.CancelledError  # input ended: cancel the flow like Ctrl-C
+        try:
+            outcome = await daemon.call(
+                "auth.oauth.complete", {"flowId": flow["flowId"], "apiKey": key.strip()}
+            )
+        except KeyRejected as exc:
+            print(f"not accepted: {_explain(exc)}", file=sys.stderr)
+            continue
+        return _finished(outcome)
+    raise asyncio.CancelledError
 
 
 async def _wait(daemon: Client, flow: dict[str, Any], paste: bool) -> int:
     started = time.monotonic()
-    pasted: asyncio.Task[str] | None = None
+    pasted: asyncio.Future[str | None] | None = None
     if paste:
-        pasted = asyncio.create_task(asyncio.to_thread(input, "redirect URL or code: "))
-    while True:
-        if pasted is not None and pasted.done():
-            answer = pasted.result().strip()
-            key = "redirectUrl" if "://" in answer else "code"
-            try:
-                outcome = await daemon.call(
-                    "auth.oauth.complete", {"flowId": flow["flowId"], key: answer}
-                )
+        pasted = asyncio.ensure_future(terminal.read_line("redirect URL or code: "))
+    try:
+        while True:
+            if pasted is not None and pasted.done():
+                outcome, pasted = await _pasted(daemon, flow, pasted.result())
+                if outcome is not None:
+                    return _finished(outcome)
+            outcome = await daemon.call(
+                "auth.oauth.wait", {"flowId": flow["flowId"], "timeoutMs": POLL_MS}
+            )
+            if outcome["status"] != "pending":
                 return _finished(outcome)
-            except DaemonError as exc:
-                print(f"not accepted: {_explain(exc)}", file=sys.stderr)
-                pasted = asyncio.create_task(asyncio.to_thread(input, "try again: "))
-        outcome = await daemon.call(
-            "auth.oauth.wait", {"flowId": flow["flowId"], "timeoutMs": POLL_MS}
-        )
-        if outcome["status"] != "pending":
-            return _finished(outcome)
-        if not paste and sys.stderr.isatty():
-            waited = int(time.monotonic() - started)
-            print(f"\r  waiting for approval… {waited}s (Ctrl-C cancels)", end="", file=sys.stderr)
+            if not paste and sys.stderr.isatty():
+                waited = int(time.monotonic() - started)
+                print(
+                    f"\r  waiting for approval… {waited}s (Ctrl-C cancels)", end="", file=sys.stderr
+                )
+    finally:
+        if pasted is not None:
+            pasted.cancel()
+
+
+async def _pasted(
+    daemon: Client, flow: dict[str, Any], answer: str | None
+) -> tuple[dict[str, Any] | None, asyncio.Future[str | None] | None]:
+    """Try a pasted answer: (the outcome, None) when accepted, else (None, the next read)."""
+    if answer is None:  # input ended: keep waiting for the browser alone
+        return None, None
+    answer = answer.strip()
+    key = "redirectUrl" if "://" in answer else "code"
+    try:
+        outcome = await daemon.call("auth.oauth.complete", {"flowId": flow["flowId"], key: answer})
+    except DaemonError as exc:
+        print(f"not accepted: {_explain(exc)}", file=sys.stderr)
+        return None, asyncio.ensure_future(terminal.read_line("try again: "))
+    return outcome, None
 
 
 def _finished(outcome: dict[str, Any]) -> int:

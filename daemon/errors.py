@@ -321,7 +321,9 @@ class LoginFailed(ServerError):
 class KeyRejected(ServerError):
     code = -32048
     message = "The provider refused the key"
-    next_step = "Check the key (data.provider); pass validate: false to store it unchecked."
+    next_step = (
+        "Check the key and try again; auth.apikey.set with validate: false stores it unchecked."
+    )
 
 
 class Cancelled(DaemonError):
