@@ -96,13 +96,22 @@ class Sessions:
     async def renew(self, provider: str, account: str, stale: Login) -> Login:
         """A login newer than ``stale``: someone else's fresh one, or one renewed now."""
         lock = self._locks.setdefault((provider, account), asyncio.Lock())
-        async with lock, self._store.locked(provider, account):
-            current = await self._read(provider, account)
-            if current.secret_access != stale.secret_access and not current.expires_within(
-                self._margin_ms
-            ):
-                return current  # renewed while this call waited for the lock
-            return await self._renew(provider, account, current)
+        async with lock:
+            # Renewed by another call of this process while this one waited: no disk read.
+            cached = await self._store.get(provider, account)
+            if cached is not None and self._newer(Login.from_json(cached), stale):
+                return Login.from_json(cached)
+            async with self._store.locked(provider, account):
+                current = await self._read(provider, account)
+                if self._newer(current, stale):
+                    return current  # renewed by another process meanwhile
+                return await self._renew(provider, account, current)
+
+    def _newer(self, login: Login, stale: Login) -> bool:
+        if login.bearer is None or login.expires_within(self._margin_ms):
+            return False
+        # A new token, or the same one completed meanwhile (a Code Assist project added).
+        return login.secret_access != stale.secret_access or login.claims != stale.claims
 
     async def exchanged(self, provider: str, key: str) -> Login | None:
         """A Copilot-style key's current API token, minted (and renewed) in memory only."""
