@@ -66,19 +66,32 @@ def seal(key: VaultKey, name: str, plaintext: bytes) -> bytes:
 
 def unseal(keys: Mapping[str, VaultKey], name: str, envelope: bytes) -> bytes:
     """The plaintext of record ``name``; Undecryptable says why it cannot be had."""
-    try:
-        parsed = json.loads(envelope)
-        version, kid = parsed["v"], parsed["kid"]
-        nonce = base64.b64decode(parsed["nonce"], validate=True)
-        ciphertext = base64.b64decode(parsed["ct"], validate=True)
-    except (ValueError, KeyError, TypeError):
-        raise Undecryptable("truncated or not a vault record") from None
+    version, kid, nonce, ciphertext = _parse(envelope)
     if version != VERSION:
         raise Undecryptable(f"written by another version (v{version})")
     key = keys.get(kid)
     if key is None:
-        raise Undecryptable("sealed with another vault key")
+        raise Undecryptable(f"sealed with another vault key (key id {kid})")
     try:
         return AESGCM(key.secret).decrypt(nonce, ciphertext, name.encode())
     except (InvalidTag, ValueError):
         raise Undecryptable("tampered, or renamed from another record") from None
+
+
+def _parse(envelope: bytes) -> tuple[int, str, bytes, bytes]:
+    """The envelope's fields, each of the type it must have (JSON allows anything)."""
+    try:
+        parsed = json.loads(envelope)
+        version, kid = parsed["v"], parsed["kid"]
+        if type(version) is not int or not isinstance(kid, str):  # bool is an int subclass
+            raise TypeError
+        nonce = base64.b64decode(parsed["nonce"], validate=True)
+        ciphertext = base64.b64decode(parsed["ct"], validate=True)
+    except (ValueError, KeyError, TypeError):
+        raise Undecryptable("truncated or not a vault record") from None
+    return version, _printable(kid), nonce, ciphertext
+
+
+def _printable(kid: str) -> str:
+    """A kid as it may appear in a reason: short, hex only (the file could say anything)."""
+    return kid if len(kid) <= 64 and all(c in "0123456789abcdef" for c in kid) else "unknown"

@@ -9,11 +9,12 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 TEMP_PREFIX = ".tmp-"
+TEMP_TOKEN_BYTES = 6
 MAX_RECORD_BYTES = 1 << 20
 
 
@@ -29,7 +30,7 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     A reader (or a crash) sees the old content or the new one, never a part.
     """
-    temp = path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(6)}-{path.name}")
+    temp = _temp_path(path)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -45,20 +46,44 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def create_exclusive(path: Path, data: bytes) -> bool:
-    """Write ``data`` to a new 0600 file; False when ``path`` exists already."""
+    """Write ``data`` as a new 0600 file; False when ``path`` exists already.
+
+    The file appears whole or not at all (written beside it, then hard-linked into place,
+    which fails when another process got there first), so a crash never leaves a
+    half-written file that a later start would take as the real one.
+    """
+    temp = _temp_path(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
     sync_dir(path.parent)
     return True
 
 
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f"{TEMP_PREFIX}{secrets.token_hex(TEMP_TOKEN_BYTES)}-{path.name}")
+
+
+def temp_target(name: str) -> str | None:
+    """The name of the file a temp file of :func:`write_atomic` was to replace, if it is one."""
+    if not name.startswith(TEMP_PREFIX):
+        return None
+    token, dash, target = name[len(TEMP_PREFIX) :].partition("-")
+    return target if dash and len(token) == 2 * TEMP_TOKEN_BYTES and target else None
+
+
 def sync_dir(path: Path) -> None:
+    """fsync a directory, so a rename or unlink in it survives a crash."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -90,11 +115,27 @@ def move_aside(path: Path) -> Path:
     raise OSError(f"cannot move {path.name} aside")
 
 
-def remove_temp_files(directory: Path) -> None:
-    """Temp files a crash left behind: never records, safe to drop."""
-    for leftover in directory.glob(f"{TEMP_PREFIX}*"):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
+def remove_temp_files(directory: Path, lock_for: Callable[[str], Path]) -> list[str]:
+    """Drop the temp files a crash left behind (never records); the names dropped.
+
+    A temp file is only a leftover when nobody is writing it: its target's lock
+    (``lock_for(target name)``) is taken without waiting first, so a write in flight in
+    another process (which holds that lock) keeps its temp file.
+    """
+    removed = []
+    for leftover in sorted(directory.glob(f"{TEMP_PREFIX}*")):
+        target = temp_target(leftover.name)
+        fd = try_lock(lock_for(target)) if target else None
+        if target and fd is None:
+            continue  # being written right now
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+                removed.append(leftover.name)
+        finally:
+            if fd is not None:
+                os.close(fd)
+    return removed
 
 
 @contextlib.contextmanager
@@ -106,6 +147,21 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def try_lock(path: Path) -> int | None:
+    """An exclusive ``flock`` on ``path`` if it is free now (the fd; close it to release),
+    else None."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def open_lock(path: Path) -> int:

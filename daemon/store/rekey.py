@@ -35,11 +35,15 @@ class Rekeyed:
 def rekey(directory: Path, location: KeyLocation, new_key_file: Path | None = None) -> Rekeyed:
     """Re-seal every record of ``directory`` under a new key; KeyUnavailable says why not."""
     current, pending = keyfile.load(location)
+    if pending is not None and pending.kid == current.kid:
+        pending = None  # the last rekey replaced the key and stopped before removing .next
     target = _target(location, pending, new_key_file)
     keys = {key.kid: key for key in (current, pending, target) if key is not None}
     done: list[str] = []
     unreadable: list[str] = []
     for path in sorted(directory.glob(f"*{SUFFIX}")):
+        if path.name.startswith("."):  # a temp file, never a record
+            continue
         name = path.name[: -len(SUFFIX)]
         if _reseal(directory, path, name, keys, target):
             done.append(name)
@@ -61,9 +65,16 @@ def _target(location: KeyLocation, pending: VaultKey | None, new_key_file: Path 
                 location.path,
             )
         return keyfile.read(new_key_file)
+    given = keyfile.read(new_key_file) if new_key_file else None
     if pending is not None:  # an interrupted rekey: finish it with the same key
+        if given is not None and given.kid != pending.kid:
+            raise KeyUnavailable(
+                f"an interrupted rekey to the key in {location.next_path} is not finished: run "
+                "`switchboard vault rekey` without --new-key-file first",
+                location.next_path,
+            )
         return pending
-    target = keyfile.read(new_key_file) if new_key_file else new_key()
+    target = given or new_key()
     files.write_atomic(location.next_path, keyfile.encode(target))
     return target
 

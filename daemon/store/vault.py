@@ -9,11 +9,17 @@
   record's lock across a whole network exchange; writes inside it do not lock again.
 - Every file operation runs in a thread; reads of a record already read are served from
   memory (the token refresh path re-reads from disk with :meth:`Vault.reload`).
-- A record that does not open is moved aside (``<name>.rec.corrupt-<time>``) and reported by
-  :meth:`Vault.problems` (``auth.status``, ``daemon.health``); it is never overwritten.
+- Every record is opened once when the vault opens, so ``daemon.health`` knows at start what
+  it cannot read. A record that does not open (tampered, truncated, another key, another
+  version) is moved aside (``<name>.rec.corrupt-<time>``, its bytes untouched) under the
+  record's lock and reported by :meth:`Vault.problems` (``auth.status``, ``daemon.health``).
+  A write never replaces such a record: it is set aside first.
+- Temp files a crash left are removed on open, unless their record's lock is held (another
+  process is writing it); names starting with a dot are never records.
 - A vault that cannot be used (no key, a directory that is not writable) does not stop the
   daemon: calls that need it get :class:`~daemon.errors.VaultUnavailable` saying what to fix,
-  and everything else keeps working.
+  and everything else keeps working. A file operation that fails later (a full disk, the
+  directory gone) is the same typed error for that call, and loses nothing on disk.
 """
 
 from __future__ import annotations
@@ -22,11 +28,11 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 import structlog
@@ -37,6 +43,7 @@ from daemon.store.crypto import Undecryptable, VaultKey, seal, unseal
 from daemon.store.keyfile import KeyLocation, KeyUnavailable
 
 log = structlog.get_logger("daemon.store")
+T = TypeVar("T")
 
 SUFFIX = ".rec"
 CORRUPT_MARK = ".corrupt-"
@@ -85,10 +92,11 @@ class Vault:
     async def __aenter__(self) -> Vault:
         try:
             await asyncio.to_thread(self._open)
-        except (KeyUnavailable, OSError) as exc:
-            reason = exc.reason if isinstance(exc, KeyUnavailable) else _os_reason(exc, self)
-            self.unavailable = reason
-            log.warning("vault_unavailable", reason=reason)
+            for name in await self._io(self._names):
+                await self._load(name)
+        except (KeyUnavailable, OSError, VaultUnavailable) as exc:
+            self.unavailable = _reason(exc, self)
+            log.warning("vault_unavailable", reason=self.unavailable)
         return self
 
     async def __aexit__(
@@ -100,7 +108,6 @@ class Vault:
         files.ensure_dir(self.directory)
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise OSError(13, "Permission denied", str(self.directory))
-        files.remove_temp_files(self.directory)
         current, following = keyfile.load(self.location)
         self._keys = {key.kid: key for key in (current, following) if key is not None}
         self._write_key = current
@@ -108,8 +115,13 @@ class Vault:
             self.notes.append("a rekey was interrupted: run `switchboard vault rekey` again")
         if keyfile.too_open(self.location.path):
             self.notes.append(f"{self.location.path} is readable by other users (chmod 600)")
+        files.remove_temp_files(self.directory, self._lock_of_file)
         self._problems = [
-            Problem(path.name.split(CORRUPT_MARK)[0], "set aside earlier", str(path))
+            Problem(
+                path.name.split(CORRUPT_MARK)[0].removesuffix(SUFFIX),
+                "set aside earlier",
+                str(path),
+            )
             for path in sorted(self.directory.glob(f"*{SUFFIX}{CORRUPT_MARK}*"))
         ]
         self.unavailable = None
@@ -128,38 +140,63 @@ class Vault:
         """The record's payload as it is on disk now (another process may have changed it)."""
         name = record_name(provider, account)
         self._require()
-        payload, problem = await asyncio.to_thread(self._read, name)
-        if problem is not None:
-            self._problems.append(problem)
-            log.warning("vault_record_set_aside", record=name, reason=problem.reason)
+        return await self._load(name)
+
+    async def _load(self, name: str) -> dict[str, Any] | None:
+        envelope = await self._io(files.read_small, self._path(name))
+        payload = None
+        if envelope is not None:
+            try:
+                payload = self._unseal(name, envelope)
+            except Undecryptable:
+                payload = await self._set_aside(name)
         if payload is None:
             self._cache.pop(name, None)
         else:
             self._cache[name] = payload
         return payload
 
-    def _read(self, name: str) -> tuple[dict[str, Any] | None, Problem | None]:
+    def _unseal(self, name: str, envelope: bytes) -> dict[str, Any]:
+        try:
+            payload = orjson.loads(unseal(self._keys, name, envelope))
+        except orjson.JSONDecodeError:
+            raise Undecryptable("not a credential record") from None
+        if not isinstance(payload, dict):
+            raise Undecryptable("not a credential record")
+        return payload
+
+    async def _set_aside(self, name: str) -> dict[str, Any] | None:
+        """Read the record again under its lock and move it aside if it still does not open
+        (another process may have rewritten it meanwhile: then that is the record)."""
+        async with self._record_lock(name):
+            payload, problem = await self._io(self._set_aside_locked, name)
+        if problem is not None:
+            self._report(problem)
+        return payload
+
+    def _set_aside_locked(self, name: str) -> tuple[dict[str, Any] | None, Problem | None]:
         path = self._path(name)
         envelope = files.read_small(path)
         if envelope is None:
             return None, None
         try:
-            payload = orjson.loads(unseal(self._keys, name, envelope))
-            if not isinstance(payload, dict):
-                raise Undecryptable("not a credential record")
-        except (Undecryptable, orjson.JSONDecodeError) as exc:
-            reason = exc.reason if isinstance(exc, Undecryptable) else "not a credential record"
-            return None, Problem(name, reason, str(files.move_aside(path)))
-        return payload, None
+            return self._unseal(name, envelope), None
+        except Undecryptable as exc:
+            return None, Problem(name, exc.reason, str(files.move_aside(path)))
+
+    def _report(self, problem: Problem) -> None:
+        self._problems.append(problem)
+        log.warning("vault_record_set_aside", record=problem.record, reason=problem.reason)
 
     async def entries(self) -> list[tuple[str, str]]:
         """(provider, account) of every record, sorted."""
         self._require()
-        names = await asyncio.to_thread(self._names)
+        names = await self._io(self._names)
         return [(name.rsplit(".", 1)[0], name.rsplit(".", 1)[1]) for name in names]
 
     def _names(self) -> list[str]:
-        return sorted(p.name[: -len(SUFFIX)] for p in self.directory.glob(f"*{SUFFIX}"))
+        paths = self.directory.glob(f"*{SUFFIX}")  # pathlib's * matches dot files too
+        return sorted(p.name[: -len(SUFFIX)] for p in paths if not p.name.startswith("."))
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -168,20 +205,30 @@ class Vault:
         name = record_name(provider, account)
         self._require()
         async with self._record_lock(name):
-            await asyncio.to_thread(self._write, name, dict(payload))
+            problem = await self._io(self._write, name, dict(payload))
+        if problem is not None:
+            self._report(problem)
         self._cache[name] = dict(payload)
 
-    def _write(self, name: str, payload: dict[str, Any]) -> None:
+    def _write(self, name: str, payload: dict[str, Any]) -> Problem | None:
+        """Under the record's lock; a record there that does not open is set aside first."""
         assert self._write_key is not None
-        envelope = seal(self._write_key, name, orjson.dumps(payload))
-        files.write_atomic(self._path(name), envelope)
+        path, problem = self._path(name), None
+        existing = files.read_small(path)
+        if existing is not None:
+            try:
+                self._unseal(name, existing)
+            except Undecryptable as exc:
+                problem = Problem(name, exc.reason, str(files.move_aside(path)))
+        files.write_atomic(path, seal(self._write_key, name, orjson.dumps(payload)))
+        return problem
 
     async def delete(self, provider: str, account: str = DEFAULT_ACCOUNT) -> bool:
         """Remove the record; True when there was one."""
         name = record_name(provider, account)
         self._require()
         async with self._record_lock(name):
-            removed = await asyncio.to_thread(self._unlink, name)
+            removed = await self._io(self._unlink, name)
         self._cache.pop(name, None)
         return removed
 
@@ -207,7 +254,8 @@ class Vault:
             yield  # already held by this task (a write inside locked())
             return
         async with self._locks.setdefault(name, asyncio.Lock()):
-            fd = await _take_flock(self.directory / f"{LOCK_PREFIX}{name}")
+            with self._os_errors():
+                fd = await _take_flock(self._lock_of(name))
             if task is not None:
                 self._holders[name] = task
             try:
@@ -215,6 +263,12 @@ class Vault:
             finally:
                 self._holders.pop(name, None)
                 os.close(fd)
+
+    def _lock_of(self, name: str) -> Path:
+        return self.directory / f"{LOCK_PREFIX}{name}"
+
+    def _lock_of_file(self, file_name: str) -> Path:
+        return self._lock_of(file_name.removesuffix(SUFFIX))
 
     # -- state --------------------------------------------------------------------------------
 
@@ -240,6 +294,20 @@ class Vault:
     def _path(self, name: str) -> Path:
         return self.directory / f"{name}{SUFFIX}"
 
+    async def _io(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` in a thread; a failing file operation is VaultUnavailable."""
+        with self._os_errors():
+            return await asyncio.to_thread(work, *args)
+
+    @contextlib.contextmanager
+    def _os_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as exc:
+            reason = _reason(exc, self)
+            log.warning("vault_io_failed", reason=reason)
+            raise VaultUnavailable(reason, path=str(self.directory)) from None
+
 
 async def _take_flock(path: Path) -> int:
     """An exclusive flock on ``path``, taken in a thread; never leaked if we are cancelled."""
@@ -256,6 +324,10 @@ def _close_taken(future: asyncio.Future[int]) -> None:
         os.close(future.result())
 
 
-def _os_reason(exc: OSError, vault: Vault) -> str:
+def _reason(exc: KeyUnavailable | OSError | VaultUnavailable, vault: Vault) -> str:
+    if isinstance(exc, KeyUnavailable):
+        return exc.reason
+    if isinstance(exc, VaultUnavailable):
+        return exc.detail or exc.message
     where = exc.filename or vault.directory
     return f"{where}: {exc.strerror or 'I/O error'} (the state directory must be writable)"
