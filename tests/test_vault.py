@@ -374,7 +374,9 @@ async def test_a_vault_directory_that_cannot_be_made_leaves_it_unavailable(
 async def test_a_vault_path_that_is_a_file_leaves_it_unavailable(tmp_path: Path) -> None:
     (tmp_path / "vault").write_text("not a directory")
     async with Vault(tmp_path / "vault", generated(tmp_path)) as vault:
-        assert vault.unavailable is not None
+        assert vault.unavailable == (
+            f"{tmp_path / 'vault'}: not a directory (the vault needs a directory it can write)"
+        )
         assert await _every_call(vault) == []
 
 
@@ -387,7 +389,7 @@ async def test_a_directory_that_goes_away_after_open_is_a_typed_error_per_call(
         (tmp_path / "vault").write_text("not a directory any more")
         with pytest.raises(VaultUnavailable) as refused:
             await vault.put("anthropic", "default", PAYLOAD)
-        assert "the state directory must be writable" in str(refused.value.detail)
+        assert "the vault needs a directory it can write" in str(refused.value.detail)
         with pytest.raises(VaultUnavailable):
             await vault.reload("openai")
     assert sorted(p.name for p in (tmp_path / "moved").glob("*.rec")) == ["openai.default.rec"]

@@ -6,6 +6,7 @@ All of it blocks; the vault calls it through ``asyncio.to_thread``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import secrets
@@ -20,7 +21,10 @@ MAX_RECORD_BYTES = 1 << 20
 
 def ensure_dir(path: Path) -> None:
     """``path`` exists as a directory only its owner can enter."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:  # something else has the name
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path)) from None
     if path.stat().st_mode & 0o077:
         path.chmod(0o700)
 

@@ -330,4 +330,4 @@ def _reason(exc: KeyUnavailable | OSError | VaultUnavailable, vault: Vault) -> s
     if isinstance(exc, VaultUnavailable):
         return exc.detail or exc.message
     where = exc.filename or vault.directory
-    return f"{where}: {exc.strerror or 'I/O error'} (the state directory must be writable)"
+    return f"{where}: {exc.strerror or 'I/O error'} (the vault needs a directory it can write)"
