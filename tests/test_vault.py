@@ -106,8 +106,12 @@ def test_cryptography_is_imported_only_by_the_crypto_module() -> None:
 
 def test_a_record_name_holds_the_provider_first_and_never_an_email() -> None:
     assert record_name("openai-codex", "default") == "openai-codex.default"
+    assert record_name("My.Local_llm", "work-2") == "My.Local_llm.work-2"  # a config provider
     with pytest.raises(RequestInvalid):
         record_name("openai-codex", "me@example.com")
+    for outside in ("../escape", "a/b", ".hidden", ""):
+        with pytest.raises(RequestInvalid):
+            record_name(outside, "default")
 
 
 async def test_a_record_file_is_named_for_its_provider_and_account_and_holds_no_secret(
@@ -313,7 +317,7 @@ async def test_records_keys_and_locks_are_0600_and_the_directory_0700(tmp_path: 
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in made} == {p.name: 0o600 for p in made}
 
 
-async def test_temp_files_left_by_a_crash_are_removed_on_open_and_never_read_as_records(
+async def test_temp_and_stray_files_are_never_read_as_records_and_crash_leftovers_go(
     tmp_path: Path,
 ) -> None:
     location = await stored(tmp_path, {"openai.default": PAYLOAD})
@@ -323,6 +327,8 @@ async def test_temp_files_left_by_a_crash_are_removed_on_open_and_never_read_as_
     in_flight = vault_dir / ".tmp-ba9876543210-anthropic.default.rec"
     in_flight.write_bytes(b"being written")
     writer = files.open_lock(vault_dir / ".lock-anthropic.default")  # another process writing
+    for stray in ("notes.rec", "README", "openai.Me@Example.rec"):
+        (vault_dir / stray).write_text("someone else's file")
     try:
         async with Vault(vault_dir, location) as vault:
             assert not crashed.exists()

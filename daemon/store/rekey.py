@@ -19,7 +19,7 @@ from pathlib import Path
 from daemon.store import files, keyfile
 from daemon.store.crypto import Undecryptable, VaultKey, new_key, seal, unseal
 from daemon.store.keyfile import KeyLocation, KeyUnavailable
-from daemon.store.vault import LOCK_PREFIX, SUFFIX
+from daemon.store.vault import LOCK_PREFIX, SUFFIX, record_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +41,8 @@ def rekey(directory: Path, location: KeyLocation, new_key_file: Path | None = No
     keys = {key.kid: key for key in (current, pending, target) if key is not None}
     done: list[str] = []
     unreadable: list[str] = []
-    for path in sorted(directory.glob(f"*{SUFFIX}")):
-        if path.name.startswith("."):  # a temp file, never a record
-            continue
-        name = path.name[: -len(SUFFIX)]
-        if _reseal(directory, path, name, keys, target):
+    for name in record_names(directory):
+        if _reseal(directory, directory / f"{name}{SUFFIX}", name, keys, target):
             done.append(name)
         else:
             unreadable.append(name)

@@ -50,6 +50,8 @@ CORRUPT_MARK = ".corrupt-"
 LOCK_PREFIX = ".lock-"
 DEFAULT_ACCOUNT = "default"
 _ACCOUNT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_PROVIDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # config may name new providers
+_RECORD = re.compile(rf"{_PROVIDER.pattern}\.{_ACCOUNT.pattern}")
 
 
 def record_name(provider: str, account: str) -> str:
@@ -59,7 +61,19 @@ def record_name(provider: str, account: str) -> str:
             "an account is 1-63 lowercase letters, digits, '-' or '_' (a label, not an e-mail)",
             field="account",
         )
+    if not _PROVIDER.fullmatch(provider):  # never a path out of the vault directory
+        raise RequestInvalid(
+            "a provider id that can name a vault record is letters, digits, '.', '-' or '_'",
+            field="provider",
+        )
     return f"{provider}.{account}"
+
+
+def record_names(directory: Path) -> list[str]:
+    """The records in ``directory``, sorted: ``provider.account.rec`` files, not temp files
+    (pathlib's ``*`` matches dot files too) nor anything else someone left there."""
+    names = (path.name.removesuffix(SUFFIX) for path in directory.glob(f"*{SUFFIX}"))
+    return sorted(name for name in names if _RECORD.fullmatch(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +209,7 @@ class Vault:
         return [(name.rsplit(".", 1)[0], name.rsplit(".", 1)[1]) for name in names]
 
     def _names(self) -> list[str]:
-        paths = self.directory.glob(f"*{SUFFIX}")  # pathlib's * matches dot files too
-        return sorted(p.name[: -len(SUFFIX)] for p in paths if not p.name.startswith("."))
+        return record_names(self.directory)
 
     # -- writing ------------------------------------------------------------------------------
 
