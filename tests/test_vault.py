@@ -264,6 +264,24 @@ async def test_a_generated_key_is_0600_base64_and_made_once(tmp_path: Path) -> N
     assert temp_files(tmp_path) == []
 
 
+async def test_a_lost_generated_key_is_not_replaced_while_records_need_it(
+    tmp_path: Path,
+) -> None:
+    location = await stored(tmp_path, {"openai.default": PAYLOAD})
+    record = (tmp_path / "vault" / "openai.default.rec").read_bytes()
+    location.path.rename(tmp_path / "key-moved-away")
+    async with Vault(tmp_path / "vault", location) as vault:
+        assert vault.unavailable is not None
+        assert "1 record(s) were sealed with it: put it back" in vault.unavailable
+    with pytest.raises(KeyUnavailable, match="put it back"):
+        rekey(tmp_path / "vault", location)
+    assert not location.path.exists()
+    assert (tmp_path / "vault" / "openai.default.rec").read_bytes() == record
+    assert corrupt_files(tmp_path / "vault") == []
+    (tmp_path / "key-moved-away").rename(location.path)
+    assert await contents(tmp_path, location) == {"openai.default": PAYLOAD, "problems": []}
+
+
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "base64"])
 async def test_a_key_file_holds_32_bytes_raw_or_as_base64(tmp_path: Path, raw: bool) -> None:
     path = key_file(tmp_path / "key", raw=raw)

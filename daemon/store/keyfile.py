@@ -66,10 +66,20 @@ def locate(environ: Mapping[str, str], state_dir: Path) -> KeyLocation:
     return KeyLocation(state_dir / CREDENTIAL_NAME, "generated")
 
 
-def load(location: KeyLocation) -> tuple[VaultKey, VaultKey | None]:
+def load(location: KeyLocation, records: int = 0) -> tuple[VaultKey, VaultKey | None]:
     """The current key (created when it is the generated one and absent) and a pending
-    next key of an unfinished rekey, if any."""
+    next key of an unfinished rekey, if any.
+
+    ``records`` is how many records the vault holds: a generated key is only created for an
+    empty vault, since a new key would open none of them (the old one was lost or moved).
+    """
     if location.writable and not location.path.exists():
+        if records:
+            raise KeyUnavailable(
+                f"the vault key file {location.path} is gone but {records} record(s) were "
+                "sealed with it: put it back (or move the records away to start afresh)",
+                location.path,
+            )
         files.ensure_dir(location.path.parent)
         files.create_exclusive(location.path, encode(new_key()))
     current = read(location.path)

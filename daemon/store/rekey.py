@@ -34,7 +34,7 @@ class Rekeyed:
 
 def rekey(directory: Path, location: KeyLocation, new_key_file: Path | None = None) -> Rekeyed:
     """Re-seal every record of ``directory`` under a new key; KeyUnavailable says why not."""
-    current, pending = keyfile.load(location)
+    current, pending = keyfile.load(location, len(record_names(directory)))
     if pending is not None and pending.kid == current.kid:
         pending = None  # the last rekey replaced the key and stopped before removing .next
     target = _target(location, pending, new_key_file)

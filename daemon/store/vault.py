@@ -122,7 +122,7 @@ class Vault:
         files.ensure_dir(self.directory)
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise OSError(13, "Permission denied", str(self.directory))
-        current, following = keyfile.load(self.location)
+        current, following = keyfile.load(self.location, len(self._names()))
         self._keys = {key.kid: key for key in (current, following) if key is not None}
         self._write_key = current
         if following is not None:
