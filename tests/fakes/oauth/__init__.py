@@ -1,0 +1,1 @@
+"""A fake OAuth authorization server for every provider login (see ``server``)."""
