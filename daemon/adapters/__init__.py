@@ -42,7 +42,7 @@ ADAPTERS: Mapping[ApiFamily, str] = {
     ApiFamily.BEDROCK_CONVERSE: "daemon.adapters.bedrock_converse",
     ApiFamily.OPENAI_CODEX_RESPONSES: "daemon.adapters.openai_codex",
     # Copilot speaks Chat Completions; its editor headers are the catalog row's.
-    ApiFamily.GITHUB_COPILOT: "daemon.adapters.openai_completions",
+    ApiFamily.GITHUB_COPILOT: "daemon.adapters.github_copilot",
     ApiFamily.GOOGLE_GEMINI_CLI: "daemon.adapters.google_gemini_cli",
 }
 # Families the catalog may name before their adapters exist (none today).

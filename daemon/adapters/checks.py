@@ -17,10 +17,13 @@ from daemon.providers.model import ApiFamily
 
 # OpenAI, Anthropic, Bedrock and Cohere allow 1-64 of [A-Za-z0-9_-].
 COMMON_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Gemini (on Vertex and behind Code Assist too): a letter or underscore first; dots and colons
+# allowed too.
+GEMINI_TOOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}")
 TOOL_NAME: Mapping[ApiFamily, re.Pattern[str]] = {
-    # Gemini: a letter or underscore first; dots and colons allowed too.
-    ApiFamily.GOOGLE_GENERATIVE_AI: re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}"),
-    ApiFamily.GOOGLE_VERTEX: re.compile(r"[A-Za-z_][A-Za-z0-9_.:-]{0,63}"),
+    ApiFamily.GOOGLE_GENERATIVE_AI: GEMINI_TOOL_NAME,
+    ApiFamily.GOOGLE_VERTEX: GEMINI_TOOL_NAME,
+    ApiFamily.GOOGLE_GEMINI_CLI: GEMINI_TOOL_NAME,
 }
 
 
@@ -46,6 +49,7 @@ STOP_LIMIT: Mapping[ApiFamily, int] = {
     ApiFamily.OPENAI_CODEX_RESPONSES: 0,
     ApiFamily.GOOGLE_GENERATIVE_AI: 5,
     ApiFamily.GOOGLE_VERTEX: 5,
+    ApiFamily.GOOGLE_GEMINI_CLI: 5,  # Code Assist carries Gemini's own generationConfig
     ApiFamily.COHERE_CHAT: 5,
     ApiFamily.BEDROCK_CONVERSE: 4,
 }

@@ -120,12 +120,22 @@ def json_object(payload: bytes) -> dict[str, Any]:
 
 
 def error_from_status(status: int, headers: Mapping[str, str], body: bytes) -> UpstreamError:
-    """The typed error for an HTTP error status and its body (JSON or not)."""
+    """The typed error for an HTTP error status and its body (JSON, plain text, or neither)."""
     try:
         parsed: Any = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
-        parsed = None
+        parsed = _plain_words(headers, body)
     return error_from_body(parsed, status=status, headers=headers)
+
+
+def _plain_words(headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
+    # Some gateways refuse in a bare sentence (Copilot: "bad request: missing Editor-Version
+    # header for IDE auth"); those words are the provider's. An HTML page's are not.
+    kind = headers.get("Content-Type") or headers.get("content-type") or ""
+    text = body.decode("utf-8", "replace").strip()
+    if not kind.startswith("text/plain") or not text:
+        return None
+    return {"error": {"message": text}}
 
 
 async def list_models(

@@ -27,9 +27,10 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     """The HTTP request for ``call``: Gemini's body inside Code Assist's envelope."""
     project = target.options.get("project")
     if not project:
+        provider = target.provider.id
         raise RequestInvalid(
-            "Code Assist needs a project: log in again (switchboard login google-gemini-cli) "
-            "or set project in [providers.google-gemini-cli]",
+            f"Code Assist needs a project: log in again (switchboard login {provider}) "
+            f"or set project in [providers.{provider}]",
             field="provider",
         )
     body: dict[str, Any] = {

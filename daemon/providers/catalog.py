@@ -417,15 +417,21 @@ PROVIDERS: tuple[Provider, ...] = (
         name="Kimi Code (Kimi for Coding)",
         # One service behind three seed ids: openclaw's OAuth id kimi-coding, pi's
         # kimi-for-coding (Anthropic-compatible, x-api-key) and zeroclaw's kimi-code. The
-        # host serves Messages and Chat Completions; Messages is the documented surface.
-        family=ApiFamily.ANTHROPIC_MESSAGES,
+        # host serves Messages and Chat Completions; kimi-cli itself, with a login or a key,
+        # speaks Chat Completions with a bearer token (oauth-flows.md 3.7), so this row does.
+        family=ApiFamily.OPENAI_COMPLETIONS,
         # openclaw pairs https://api.kimi.com/coding with openai-completions: no /v1, wrong.
         base_url="https://api.kimi.com/coding/v1",
-        auth=AuthStyle.X_API_KEY,  # device-login tokens go as Authorization: Bearer
         env_keys=("KIMI_API_KEY",),
         aliases=("kimi-for-coding", "kimi-code"),
         logins=(LoginMethod.DEVICE, LoginMethod.API_KEY, LoginMethod.IMPORT),
-        headers=(("anthropic-version", "2023-06-01"),),
+        # Kimi Code serves recognised coding agents only and refuses other User-Agents with
+        # a 403 (access_terminated_error); these are the identity headers of kimi-cli.
+        headers=(
+            ("User-Agent", "KimiCLI/1.44.0"),
+            ("X-Msh-Platform", "kimi_cli"),
+            ("X-Msh-Version", "1.44.0"),
+        ),
         docs_url="https://www.kimi.com/code/docs/en/kimi-code/models.html",
     ),
     Provider(
@@ -461,6 +467,9 @@ PROVIDERS: tuple[Provider, ...] = (
         env_keys=("CODEX_ACCESS_TOKEN", "CODEX_CODE_OAUTH_TOKEN"),
         aliases=("openai_codex", "codex", "codex_responses"),
         logins=(LoginMethod.BROWSER, LoginMethod.DEVICE, LoginMethod.PASTE, LoginMethod.IMPORT),
+        # What every Codex client sends besides the account and session (oauth-flows.md 3.2);
+        # the originator is our own name, as the login's is.
+        headers=(("originator", "switchboard"), ("OpenAI-Beta", "responses=experimental")),
         quirks=frozenset({Quirk.NO_MODELS_ENDPOINT}),
         docs_url="https://github.com/openai/codex",
     ),
@@ -474,10 +483,15 @@ PROVIDERS: tuple[Provider, ...] = (
         aliases=("qwen_oauth",),
         bridge=BridgeHint(site="qwen", website_url="https://chat.qwen.ai"),
         logins=(LoginMethod.DEVICE, LoginMethod.IMPORT),
+        # Qwen Code's own headers (oauth-flows.md 3.5); AuthType marks the token as an OAuth
+        # token rather than a DashScope key.
         headers=(
             ("X-DashScope-AuthType", "qwen-oauth"),
             ("X-DashScope-CacheControl", "enable"),
+            ("User-Agent", "QwenCode/0.24.4 (linux; x64)"),
+            ("X-DashScope-UserAgent", "QwenCode/0.24.4 (linux; x64)"),
         ),
+        quirks=frozenset({Quirk.NO_MODELS_ENDPOINT}),  # the portal lists no models
     ),
     # Clouds that need a tenant (project, resource, region).
     Provider(

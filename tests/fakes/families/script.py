@@ -38,11 +38,15 @@ REASONING = ["Let me think", " about this."]
 
 
 class RequestRejected(Exception):
-    """The request breaks the family's rules; the fake answers 400 with ``message``."""
+    """The request breaks the family's rules; the fake answers ``status`` (400 unless the
+    provider uses another) with ``message`` in the family's error shape, or as the bare text
+    some gateways answer with (``plain``)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, status: int = 400, *, plain: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.status = status
+        self.plain = plain
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,13 @@ WIRE_MODULES = (
     "tests.fakes.families.bedrock_converse",
     "tests.fakes.families.google_vertex",
     "tests.fakes.families.google_vertex_anthropic",
+    # Login-bound families: the APIs a subscription login calls, signed in by an import.
+    "tests.fakes.families.openai_codex",
+    "tests.fakes.families.google_gemini_cli",
+    "tests.fakes.families.github_copilot",
+    "tests.fakes.families.qwen_portal",
+    "tests.fakes.families.kimi_coding",
+    "tests.fakes.families.minimax_portal",
 )
 FAKE_MODELS = ["fake-model", "fake-model-large"]
 
@@ -56,18 +63,33 @@ def family_key(wire: Wire) -> str:
     return f"contract-key-{wire.family}-0000"
 
 
-def daemon_config(base_url: str, wires: list[Wire], reliability: str = "") -> str:
-    """Daemon config sending each family's provider to its mount, with its key and options."""
+def daemon_config(
+    base_url: str, wires: list[Wire], reliability: str = "", *, bases_from_logins: bool = False
+) -> str:
+    """Daemon config sending each family's provider to its mount, with its key and options;
+    a login-bound family's ``[oauth.<id>]`` points its login's endpoints at the fake too.
+
+    ``bases_from_logins``: no base URL for a provider whose login names its API base, so a
+    call reaches the fake only through the base the login named (with a key instead, it would
+    go to the catalog's real host: only for tests that use the login)."""
     tables = []
     for wire in wires:
+        names_base = bases_from_logins and wire.sign_in is not None and wire.sign_in.names_base
         lines = [
             f"[providers.{wire.provider}]",
-            f'base_url = "{base_url}{wire.mount}{wire.base_path}"',
+            *([] if names_base else [f'base_url = "{base_url}{wire.mount}{wire.base_path}"']),
             *([f'api_key = "{family_key(wire)}"'] if wire.uses_api_key else []),
             *(f'{key} = "{value}"' for key, value in wire.options_at(base_url).items()),
         ]
         tables.append("\n".join(lines))
+        if wire.sign_in is not None:
+            oauth = wire.sign_in.oauth(base_url).items()
+            tables.append("\n".join([f"[oauth.{wire.provider}]", *(_toml(k, v) for k, v in oauth)]))
     return "\n\n".join(tables) + f"\n\n[reliability]\n{reliability}\n"
+
+
+def _toml(key: str, value: str | bool) -> str:
+    return f"{key} = {str(value).lower()}" if isinstance(value, bool) else f'{key} = "{value}"'
 
 
 @dataclass(frozen=True)
@@ -158,7 +180,7 @@ class FakeFamilies:
                 fault = turn.options.fault
                 script = plan(turn)
             except RequestRejected as exc:
-                return _error(wire, 400, exc.message)
+                return _refused(wire, exc)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 return _error(wire, 400, f"malformed request ({type(exc).__name__}: {exc})")
             if fault in HTTP_FAULTS:
@@ -230,6 +252,12 @@ def _error(wire: Wire, status: int, message: str) -> web.Response:
     return web.Response(
         status=status, body=wire.error_body(status, message), content_type=_JSON, headers=headers
     )
+
+
+def _refused(wire: Wire, rejected: RequestRejected) -> web.Response:
+    if rejected.plain:  # a gateway's bare sentence (Copilot's), not the family's error shape
+        return web.Response(status=rejected.status, text=rejected.message)
+    return _error(wire, rejected.status, rejected.message)
 
 
 async def _serve(port: int) -> None:

@@ -39,6 +39,25 @@ class Request:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """How the contract daemon signs in to a login-bound family: it imports the credential file
+    the provider's official CLI writes (``auth.oauth.import`` reads it under ``$HOME``), with the
+    login's own endpoints (refresh, Copilot's token exchange, Code Assist's project discovery)
+    pointed at the fake by ``[oauth.<provider>]``."""
+
+    file: str  # the credential file's path under $HOME
+    content: Callable[[str], JSON]  # the file's JSON for the fake at this base URL
+    oauth: Callable[[str], Mapping[str, str | bool]]  # [oauth.<provider>] for that base URL
+    # True: the login names the API base (qwen's resource_url, Copilot's endpoints.api);
+    # daemon_config(bases_from_logins=True) then gives the provider no base URL of its own.
+    names_base: bool = False
+    # True: the login renews with a refresh grant, which the fake's token endpoint refuses (it
+    # issued no refresh token), so a 401 from the API leaves only a new login. False: renewal
+    # mints a new API token from a long-lived one (Copilot), which the fake grants.
+    refreshes: bool = True
+
+
+@dataclass(frozen=True)
 class Wire:
     """One family's fake: routes, credential check, request reading and answer rendering."""
 
@@ -82,6 +101,14 @@ class Wire:
     teardown: Callable[[str], None] | None = None
     # False: the provider signs in another way; the daemon config then gives it no api_key.
     uses_api_key: bool = True
+    # Login-bound families: the login the contract imports (uses_api_key is False for them).
+    sign_in: SignIn | None = None
+    # A credential of the family's own kind that the fake refuses (a ChatGPT token must carry
+    # its account id to be sent at all).
+    wrong_key: str = "sk-contract-wrong-key-9999"
+    # The key under which the family wraps the recorded family's payloads (Code Assist puts
+    # Gemini's answer under "response"); None: the payloads are the recorded family's own.
+    envelope: str | None = None
 
     def options_at(self, base_url: str) -> Mapping[str, str]:
         """``options`` with what ``setup`` gives for the fake at ``base_url``."""
