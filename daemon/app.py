@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 from daemon.access import tcp_guard
+from daemon.auth.identity import client_identity
 from daemon.auth.login_config import LoginCatalog
 from daemon.auth.service import Auth
 from daemon.config import Settings
@@ -121,7 +122,9 @@ def services(
         state_dir = state.settings.state_dir
         vault = Vault(state_dir / "vault", keyfile.locate(os.environ, state_dir))
         async with aiohttp.ClientSession(connector=connector) as session, vault:
-            auth = Auth(vault, routing.logins, session, os.environ, Path.home())
+            identity = await asyncio.to_thread(client_identity, state_dir)
+            logins = routing.logins.with_identity(identity)
+            auth = Auth(vault, logins, session, os.environ, Path.home())
             async with auth:
                 state.auth = auth
                 state.router = Router(

@@ -53,11 +53,13 @@ class DeviceGrant:
 
 
 class Pending(Exception):
-    """Not approved yet; ``slow_down`` when the server asked for a longer interval."""
+    """Not approved yet; ``slow_down`` when the server asked for a longer interval, which
+    it may name (GitHub does)."""
 
-    def __init__(self, slow_down: bool = False) -> None:
+    def __init__(self, slow_down: bool = False, interval: object = None) -> None:
         super().__init__("pending")
         self.slow_down = slow_down
+        self.interval = interval
 
 
 Begin = Callable[[aiohttp.ClientSession, LoginSpec, Pkce], Awaitable[DeviceGrant]]
@@ -92,7 +94,7 @@ async def _call(
     body: dict[str, str],
     shape: TokenBody = TokenBody.FORM,
 ) -> dict[str, Any]:
-    status, answer = await oauth_http.post(session, url, body, shape, dict(spec.device_headers))
+    status, answer = await oauth_http.post(session, url, body, shape, dict(spec.client_headers))
     return oauth_http.checked(status, answer, url)
 
 
@@ -129,7 +131,7 @@ async def _rfc_poll(
         answer = await _call(session, spec, _url(spec, "token_url"), body)
     except OAuthRefusal as refusal:
         if refusal.error in ("authorization_pending", "slow_down"):
-            raise Pending(slow_down=refusal.error == "slow_down") from None
+            raise Pending(refusal.error == "slow_down", refusal.interval) from None
         raise
     return tokens.login_from_answer(spec, answer)
 
@@ -213,14 +215,10 @@ async def _minimax_poll(
         "code_verifier": pkce.verifier,
         **grant.poll_with,
     }
+    # A status "error" answer is a refusal (oauth_http.checked raises it, with the reason).
     answer = await _call(session, spec, _url(spec, "token_url"), body)
-    status = answer.get("status")
-    if status == "success":
+    if answer.get("status") == "success":
         return tokens.login_from_answer(spec, answer)
-    if status == "error":
-        base = answer.get("base_resp")
-        reason = base.get("status_msg") if isinstance(base, dict) else None
-        raise OAuthRefusal("access_denied", str(reason or "refused"), 200)
     raise Pending()
 
 
@@ -263,7 +261,8 @@ class DeviceDriver:
             try:
                 login = await poll(self._session, self._spec, self._grant, self._pkce)
             except Pending as pending:
-                interval += SLOW_DOWN_S if pending.slow_down else 0.0
+                if pending.slow_down:  # RFC 8628 3.5: +5 s from now on, or what the server says
+                    interval = max(interval + SLOW_DOWN_S, _interval(pending.interval, 0.0))
                 continue
             except OAuthRefusal as refusal:
                 await self._refused(flow, refusal)
@@ -304,7 +303,8 @@ def _failure(exc: LoginFailed | OAuthRefusal) -> LoginFailed:
         return exc
     if exc.error == "access_denied":
         return LoginFailed("the login was denied on the provider's page")
-    return LoginFailed(f"the provider refused the login ({exc.error})", oauthError=exc.error)
+    reason = f"{exc.error}: {exc.description}" if exc.description else exc.error
+    return LoginFailed(f"the provider refused the login ({reason})", oauthError=exc.error)
 
 
 async def start(

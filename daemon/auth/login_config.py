@@ -65,6 +65,19 @@ class LoginCatalog:
         others = {k: v for k, v in (key_only or {}).items() if k not in specs}
         return cls(specs, frozenset(enabled), others)
 
+    def with_identity(self, identity: Mapping[str, str]) -> LoginCatalog:
+        """The catalog with the client header templates filled in (daemon.auth.identity)."""
+        specs = {
+            provider: dataclasses.replace(
+                spec,
+                client_headers=tuple(
+                    (name, value.format_map(identity)) for name, value in spec.client_headers
+                ),
+            )
+            for provider, spec in self.specs.items()
+        }
+        return dataclasses.replace(self, specs=specs)
+
     def spec(self, provider: str) -> LoginSpec:
         """The login row of ``provider`` (a canonical id); UnknownProvider when it has none."""
         try:

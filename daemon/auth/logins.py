@@ -90,7 +90,10 @@ class LoginSpec:
     pkce_on_device: bool = False
     state_on_device: bool = False
     authorize_params: tuple[tuple[str, str], ...] = ()
-    device_headers: tuple[tuple[str, str], ...] = ()
+    # Headers every request to the authorization server carries (and the Copilot token
+    # exchange). Values may name {device_id}, {version}, {hostname}, {machine}, {system},
+    # {os_version}: daemon.auth.identity fills them in once per start.
+    client_headers: tuple[tuple[str, str], ...] = ()
     exchange: Exchange = Exchange.NONE
     rotates_refresh: bool = True  # False: the answer may omit refresh_token; keep the old one
     # Claims read from the token answer into Login.claims, e.g. qwen's resource_url.
@@ -222,7 +225,15 @@ LOGINS: tuple[LoginSpec, ...] = (
         ),
         key_url="https://www.kimi.com/code/console",
         device=DeviceDialect.RFC8628,
-        device_headers=(("X-Msh-Platform", "switchboard"),),
+        # kimi-cli's device identity (oauth-flows.md 3.7); the token endpoint wants it too.
+        client_headers=(
+            ("X-Msh-Platform", "switchboard"),
+            ("X-Msh-Version", "{version}"),
+            ("X-Msh-Device-Name", "{hostname}"),
+            ("X-Msh-Device-Model", "{system} {machine}"),
+            ("X-Msh-Os-Version", "{os_version}"),
+            ("X-Msh-Device-Id", "{device_id}"),
+        ),
     ),
     LoginSpec(
         provider="opencode",
@@ -255,6 +266,12 @@ LOGINS: tuple[LoginSpec, ...] = (
         ),
         device=DeviceDialect.RFC8628,
         exchange=Exchange.COPILOT,
+        # The editor identity the token exchange expects (oauth-flows.md 3.10, step 3).
+        client_headers=(
+            ("Editor-Version", "vscode/1.107.0"),
+            ("Editor-Plugin-Version", "copilot-chat/0.35.0"),
+            ("User-Agent", "GitHubCopilotChat/0.35.0"),
+        ),
     ),
 )
 

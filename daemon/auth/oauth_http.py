@@ -33,11 +33,14 @@ _DESCRIPTION_CHARS = 200  # an error description is the server's words: keep the
 class OAuthRefusal(Exception):
     """The server refused a grant with an RFC 6749 ``error`` (or a dialect's equivalent)."""
 
-    def __init__(self, error: str, description: str, status: int) -> None:
+    def __init__(
+        self, error: str, description: str, status: int, interval: object = None
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.description = description[:_DESCRIPTION_CHARS]
         self.status = status
+        self.interval = interval  # a device poll's new interval (GitHub's slow_down says one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +154,13 @@ def _json_object(raw: bytes, status: int, url: str) -> dict[str, Any]:
 def checked(status: int, answer: dict[str, Any], url: str) -> dict[str, Any]:
     """``answer`` when it is a success; OAuthRefusal or LoginFailed when it is not."""
     error = answer.get("error")
-    if 200 <= status < 300 and not error:
+    refused = answer.get("status") == "error"  # minimax: HTTP 200 with a status field
+    if 200 <= status < 300 and not error and not refused:
         return answer
     if status >= 500:
         raise LoginFailed(f"{_host(url)} failed (HTTP {status})", status=status)
     code, description = _error_of(error, answer)
-    raise OAuthRefusal(code, description, status)
+    raise OAuthRefusal(code, description, status, answer.get("interval"))
 
 
 def _error_of(error: object, answer: Mapping[str, Any]) -> tuple[str, str]:
@@ -164,6 +168,9 @@ def _error_of(error: object, answer: Mapping[str, Any]) -> tuple[str, str]:
     if isinstance(error, dict):
         return str(error.get("code") or error.get("type") or "error"), str(error.get("message", ""))
     code = answer.get("code") if isinstance(answer.get("code"), str) else None
+    base = answer.get("base_resp")  # minimax's {status_code, status_msg}
+    if not error and isinstance(base, dict):
+        return "refused", str(base.get("status_msg") or "")
     return str(code or error or "error"), str(answer.get("error_description", ""))
 
 

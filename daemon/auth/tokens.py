@@ -82,7 +82,9 @@ async def redeem_code(
     """Exchange an authorization code for a login; OAuthRefusal when the server says no."""
     url = _token_url(spec)
     body = oauth_http.code_grant(spec, code, redirect_uri, verifier)
-    status, answer = await oauth_http.post(session, url, body, spec.token_body)
+    status, answer = await oauth_http.post(
+        session, url, body, spec.token_body, dict(spec.client_headers)
+    )
     login = login_from_answer(spec, oauth_http.checked(status, answer, url))
     return await exchanged(session, spec, login)
 
@@ -95,7 +97,9 @@ async def renew(session: aiohttp.ClientSession, spec: LoginSpec, login: Login) -
         return await exchanged(session, spec, login)  # a new Copilot token is the renewal
     url = _token_url(spec)
     body = oauth_http.refresh_grant(spec, login.secret_refresh)
-    status, answer = await oauth_http.post(session, url, body, spec.token_body)
+    status, answer = await oauth_http.post(
+        session, url, body, spec.token_body, dict(spec.client_headers)
+    )
     fresh = login_from_answer(spec, oauth_http.checked(status, answer, url), login)
     return await exchanged(session, spec, fresh)  # adds what an import lacked (a project)
 
@@ -123,7 +127,8 @@ async def exchanged(session: aiohttp.ClientSession, spec: LoginSpec, login: Logi
     # as the access token of the device answer.
     github = login.secret_refresh if login.kind is Kind.OAUTH and login.secret_refresh else None
     github = github or login.secret_access
-    status, answer = await oauth_http.get(session, url, {"Authorization": f"token {github}"})
+    headers = {**dict(spec.client_headers), "Authorization": f"token {github}"}
+    status, answer = await oauth_http.get(session, url, headers)
     answer = oauth_http.checked(status, answer, url)
     token = answer.get("token")
     if not isinstance(token, str) or not token:
