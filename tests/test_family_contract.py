@@ -262,19 +262,7 @@ def _refused_refreshes(wire: Wire) -> int:
     return sum(1 for path in list(logins.REFUSED) if path.startswith(wire.mount + "/"))
 
 
-# daemon/auth/session.py Sessions._renew renews a live token that is complete (not expiring,
-# not missing its second step) with tokens.exchanged, which leaves it as it is: after a 401
-# the same token is sent again and the provider's 401 is the answer, no refresh is tried.
-# The fix (renew with tokens.renew unless the login is live and tokens.incomplete) belongs
-# to daemon/auth; strict, so these turn red the day it lands and the marks come off.
-NO_REFRESH_ON_401 = pytest.mark.xfail(
-    strict=True, reason="Sessions._renew does not refresh a live token after a 401"
-)
-LOGIN_PARAMS = [
-    pytest.param(w, id=w.provider, marks=[NO_REFRESH_ON_401] if w.sign_in.refreshes else [])
-    for w in LOGINS
-    if w.sign_in is not None
-]
+LOGIN_PARAMS = [pytest.param(w, id=w.provider) for w in LOGINS if w.sign_in is not None]
 
 
 @pytest.mark.parametrize("login", LOGIN_PARAMS)

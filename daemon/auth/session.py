@@ -137,11 +137,13 @@ class Sessions:
     async def _renew(self, provider: str, account: str, current: Login) -> Login:
         spec = self._catalog.spec(provider)
         try:
-            if current.expires_within(self._margin_ms) or current.bearer is None:
+            live = current.bearer is not None and not current.expires_within(self._margin_ms)
+            if live and tokens.incomplete(spec, current):
+                # A live token whose login lacks its second step (a Code Assist project).
+                fresh = await tokens.exchanged(self._http, spec, current)
+            else:  # expiring, or refused by the provider (a 401): a new access token
                 self.renewals += 1
                 fresh = await tokens.renew(self._http, spec, current)
-            else:  # a live token whose login lacks its second step (a Code Assist project)
-                fresh = await tokens.exchanged(self._http, spec, current)
         except LoginFailed as exc:  # the authorization server is down or answered nonsense
             raise UpstreamUnavailable(
                 f"{provider}: the login could not be renewed now ({exc.detail})",
