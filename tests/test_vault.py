@@ -331,7 +331,12 @@ async def test_records_keys_and_locks_are_0600_and_the_directory_0700(tmp_path: 
     await stored(tmp_path, {"openai.default": PAYLOAD})
     assert stat.S_IMODE((tmp_path / "vault").stat().st_mode) == 0o700
     made = [tmp_path / "vault-key", *(tmp_path / "vault").iterdir()]
-    assert {p.name for p in made} == {"vault-key", "openai.default.rec", ".lock-openai.default"}
+    assert {p.name for p in made} == {
+        "vault-key",
+        "openai.default.rec",
+        ".lock-openai.default",
+        ".in-use",
+    }
     assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in made} == {p.name: 0o600 for p in made}
 
 
@@ -576,6 +581,28 @@ async def test_rekey_with_a_key_switchboard_does_not_own_needs_a_new_key_file(
     )
     assert old_key.read_bytes() == old_text, "the operator's key file is never rewritten"
     assert await contents(tmp_path, from_env(new_file)) == {**RECORDS, "problems": []}
+
+
+async def test_rekey_never_runs_beside_an_open_vault_nor_a_vault_opens_mid_rekey(
+    tmp_path: Path,
+) -> None:
+    location = await stored(tmp_path, RECORDS)
+    key = location.path.read_bytes()
+    async with Vault(tmp_path / "vault", location), Vault(tmp_path / "vault", location) as two:
+        assert two.unavailable is None, "two daemons may share a vault"
+        with pytest.raises(KeyUnavailable, match="open in a running daemon"):
+            rekey(tmp_path / "vault", location)
+    assert location.path.read_bytes() == key
+    assert not location.next_path.exists()
+
+    rekeying = files.open_lock(tmp_path / "vault" / ".in-use")  # what a rekey holds
+    try:
+        async with Vault(tmp_path / "vault", location) as vault:
+            assert vault.unavailable is not None
+            assert "`switchboard vault rekey` is re-encrypting" in vault.unavailable
+    finally:
+        os.close(rekeying)
+    assert await contents(tmp_path, location) == {**RECORDS, "problems": []}
 
 
 async def test_rekey_leaves_temp_files_and_records_set_aside_alone(tmp_path: Path) -> None:

@@ -285,6 +285,9 @@ async def test_vault_rekey_refuses_while_the_daemon_runs_then_re_encrypts_every_
         refused = rekey_cli(first.env, first.socket)
         assert refused.returncode == 1
         assert "stop the daemon first" in refused.stderr
+        elsewhere = rekey_cli(first.env, first.root / "another.sock")  # asks no daemon there
+        assert elsewhere.returncode == 1
+        assert "is open in a running daemon (or another rekey): stop it first" in elsewhere.stderr
         assert key_path.read_bytes() == old_key
         env, socket = dict(first.env), first.socket
 

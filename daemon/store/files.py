@@ -153,12 +153,12 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def try_lock(path: Path) -> int | None:
-    """An exclusive ``flock`` on ``path`` if it is free now (the fd; close it to release),
-    else None."""
+def try_lock(path: Path, shared: bool = False) -> int | None:
+    """A ``flock`` on ``path`` (exclusive, or shared with other shared holders) if it can be
+    had now: the fd (close it to release), else None."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         return None

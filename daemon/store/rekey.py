@@ -8,18 +8,21 @@ running it again finishes the job with the same next key.
 
 With a key from systemd or ``SWITCHBOARD_VAULT_KEY_FILE`` the daemon may not rewrite the key
 file: the new key is read from ``new_key_file`` and the operator points the configuration at
-it afterwards. Blocking; the daemon must not be running (the CLI checks).
+it afterwards. Blocking; the daemon must not be running: the CLI asks the daemon on its
+socket, and every open vault holds a shared lock on ``<vault>/.in-use`` that a rekey must
+take exclusively, so a daemon on another socket (or another rekey) is refused too.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.store import files, keyfile
 from daemon.store.crypto import Undecryptable, VaultKey, new_key, seal, unseal
 from daemon.store.keyfile import KeyLocation, KeyUnavailable
-from daemon.store.vault import LOCK_PREFIX, SUFFIX, record_names
+from daemon.store.vault import IN_USE, LOCK_PREFIX, SUFFIX, record_names
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,22 @@ class Rekeyed:
 
 
 def rekey(directory: Path, location: KeyLocation, new_key_file: Path | None = None) -> Rekeyed:
-    """Re-seal every record of ``directory`` under a new key; KeyUnavailable says why not."""
+    """Re-seal every record of ``directory`` under a new key; KeyUnavailable says why not
+    (among other things: a daemon, or another rekey, has the vault open)."""
+    files.ensure_dir(directory)
+    alone = files.try_lock(directory / IN_USE)
+    if alone is None:
+        raise KeyUnavailable(
+            f"{directory} is open in a running daemon (or another rekey): stop it first",
+            directory,
+        )
+    try:
+        return _rekey(directory, location, new_key_file)
+    finally:
+        os.close(alone)
+
+
+def _rekey(directory: Path, location: KeyLocation, new_key_file: Path | None) -> Rekeyed:
     current, pending = keyfile.load(location, len(record_names(directory)))
     if pending is not None and pending.kid == current.kid:
         pending = None  # the last rekey replaced the key and stopped before removing .next

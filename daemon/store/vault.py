@@ -14,6 +14,8 @@
   version) is moved aside (``<name>.rec.corrupt-<time>``, its bytes untouched) under the
   record's lock and reported by :meth:`Vault.problems` (``auth.status``, ``daemon.health``).
   A write never replaces such a record: it is set aside first.
+- An open vault holds a shared ``flock`` on ``.in-use``; ``switchboard vault rekey`` takes it
+  exclusively, so it never runs beside a daemon, nor a daemon opens the vault mid-rekey.
 - Temp files a crash left are removed on open, unless their record's lock is held (another
   process is writing it); names starting with a dot are never records.
 - A vault that cannot be used (no key, a directory that is not writable) does not stop the
@@ -48,6 +50,7 @@ T = TypeVar("T")
 SUFFIX = ".rec"
 CORRUPT_MARK = ".corrupt-"
 LOCK_PREFIX = ".lock-"
+IN_USE = ".in-use"  # flock'd shared by every open vault, exclusively by a rekey
 DEFAULT_ACCOUNT = "default"
 _ACCOUNT = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _PROVIDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # config may name new providers
@@ -102,6 +105,7 @@ class Vault:
         self._problems: list[Problem] = []
         self.unavailable: str | None = "not opened"
         self.notes: list[str] = []  # things to tell the operator that do not stop the vault
+        self._in_use: int | None = None
 
     async def __aenter__(self) -> Vault:
         try:
@@ -117,11 +121,20 @@ class Vault:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._cache.clear()
+        if self._in_use is not None:
+            os.close(self._in_use)
+            self._in_use = None
 
     def _open(self) -> None:
         files.ensure_dir(self.directory)
         if not os.access(self.directory, os.W_OK | os.X_OK):
             raise OSError(13, "Permission denied", str(self.directory))
+        self._in_use = files.try_lock(self.directory / IN_USE, shared=True)
+        if self._in_use is None:
+            raise VaultUnavailable(
+                f"`switchboard vault rekey` is re-encrypting {self.directory}: restart the "
+                "daemon when it has finished"
+            )
         current, following = keyfile.load(self.location, len(self._names()))
         self._keys = {key.kid: key for key in (current, following) if key is not None}
         self._write_key = current
