@@ -261,6 +261,7 @@ class DeviceDriver:
             try:
                 login = await poll(self._session, self._spec, self._grant, self._pkce)
             except Pending as pending:
+                failures = 0  # the server answered: the hiccups before were not in a row
                 if pending.slow_down:  # RFC 8628 3.5: +5 s from now on, or what the server says
                     interval = max(interval + SLOW_DOWN_S, _interval(pending.interval, 0.0))
                 continue
@@ -273,7 +274,6 @@ class DeviceDriver:
                     await self._flows.fail(flow, exc)
                     return
                 continue
-            failures = 0
             try:
                 login = await tokens.exchanged(self._session, self._spec, login)
             except (LoginFailed, OAuthRefusal) as exc:
@@ -291,7 +291,8 @@ class DeviceDriver:
         return True
 
     async def _refused(self, flow: Flow, refusal: OAuthRefusal) -> None:
-        if refusal.error == "expired_token":
+        # MiniMax has no expired_token: past the code's deadline, its refusal is the expiry.
+        if refusal.error == "expired_token" or now_ms() >= self._grant.expires_at_ms:
             error = LoginFailed("the code expired before it was approved; start again")
             await self._flows.fail(flow, error, FlowStatus.EXPIRED)
         else:
