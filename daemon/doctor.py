@@ -106,12 +106,55 @@ def check_chromium(settings: Settings) -> Finding:
     )
 
 
+def check_vault(settings: Settings) -> list[Finding]:
+    """Where the vault key comes from, whether it reads, and records set aside."""
+    from daemon.store import keyfile
+    from daemon.store.vault import CORRUPT_MARK
+
+    location = keyfile.locate(os.environ, settings.state_dir)
+    if not location.path.exists():
+        if location.writable:
+            return [Finding(Verdict.OK, f"vault key {location.path} is made on first start")]
+        return [
+            Finding(
+                Verdict.FAIL,
+                f"vault key {location.path} ({location.source}) does not exist",
+                "create it (head -c 32 /dev/urandom | base64 > FILE) or fix the setting",
+            )
+        ]
+    try:
+        key = keyfile.read(location.path)
+    except keyfile.KeyUnavailable as exc:
+        return [Finding(Verdict.FAIL, exc.reason, "restore the key file from your backup")]
+    findings = [
+        Finding(Verdict.OK, f"vault key {key.kid} from {location.path} ({location.source})")
+    ]
+    if keyfile.too_open(location.path):
+        findings.append(
+            Finding(
+                Verdict.FAIL, f"{location.path} is open to others", f"chmod 600 {location.path}"
+            )
+        )
+    aside = sorted((settings.state_dir / "vault").glob(f"*{CORRUPT_MARK}*"))
+    if aside:
+        findings.append(
+            Finding(
+                Verdict.WARN,
+                f"{len(aside)} vault record(s) set aside, e.g. {aside[0]}",
+                "log in again (switchboard login PROVIDER), or restore the key they were "
+                "sealed with and move the file back",
+            )
+        )
+    return findings
+
+
 def doctor(settings: Settings) -> int:
     """Print every finding; exit 1 when any is a failure."""
     findings = [
         check_config(settings),
         *check_socket(settings),
         _private_dir(settings.state_dir, "state directory"),
+        *check_vault(settings),
         check_chromium(settings),
     ]
     for finding in findings:

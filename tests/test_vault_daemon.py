@@ -250,7 +250,15 @@ async def test_an_unusable_vault_directory_does_not_stop_the_daemon(
                     "auth.apikey.set", {"provider": "openai", "key": STORED, "validate": False}
                 )
             assert await chat_key(daemon, upstream, "openai") == ENV_KEY
+            status = await daemon.call("auth.status")
     assert vault["status"] == "unavailable"
+    assert status["vault"] == vault, "auth.status says why only config and env keys are listed"
+    assert {
+        "provider": "openai",
+        "kind": "api_key",
+        "source": "env",
+        "envKey": "OPENAI_API_KEY",
+    } in (status["credentials"])
     assert vault["detail"] == f"{vault_dir(tmp_path)}: not a directory" + (
         " (the vault needs a directory it can write)"
     )

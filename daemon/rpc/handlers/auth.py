@@ -72,10 +72,12 @@ def _provider(ctx: CallContext, name: str) -> str:
 async def status(ctx: CallContext, params: NoParams) -> dict[str, Any]:
     """auth.status: every credential the daemon can use, and records it had to set aside."""
     auth = auth_of(ctx)
-    stored = await auth.records()
+    status, detail = auth.vault.health()
+    stored = [] if status == "unavailable" else await auth.records()
     return {
         "credentials": [*stored, *discovered(ctx)],
         "problems": auth.vault.problems(),
+        "vault": {"status": status, "detail": detail},
     }
 
 
