@@ -97,6 +97,18 @@ def test_doctor_reports_a_healthy_set_up(shared_daemon: DaemonProcess) -> None:
     assert "Chromium" in result.stdout
 
 
+def test_doctor_names_the_vault_key_and_records_set_aside(shared_daemon: DaemonProcess) -> None:
+    vault = shared_daemon.state_dir / "vault"
+    (vault / "gone.default.rec.corrupt-20260101T000000").write_bytes(b"x")
+    try:
+        result = switchboard(shared_daemon, "doctor")
+    finally:
+        (vault / "gone.default.rec.corrupt-20260101T000000").unlink()
+    assert f"from {shared_daemon.state_dir / 'vault-key'} (generated)" in result.stdout
+    assert "1 vault record(s) set aside" in result.stdout
+    assert "fix: log in again" in result.stdout
+
+
 def test_doctor_explains_what_to_fix_when_nothing_runs() -> None:
     result = switchboard(None, "doctor")
     assert "the daemon is not running" in result.stdout
