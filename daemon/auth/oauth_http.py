@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +34,7 @@ _DESCRIPTION_CHARS = 200  # an error description is the server's words: keep the
 class OAuthRefusal(Exception):
     """The server refused a grant with an RFC 6749 ``error`` (or a dialect's equivalent)."""
 
-    def __init__(
-        self, error: str, description: str, status: int, interval: object = None
-    ) -> None:
+    def __init__(self, error: str, description: str, status: int, interval: object = None) -> None:
         super().__init__(error)
         self.error = error
         self.description = description[:_DESCRIPTION_CHARS]
@@ -114,26 +113,38 @@ async def post(
     """POST ``body`` and return (status, JSON object); LoginFailed when no JSON comes back."""
     sent = {"Accept": "application/json", **(headers or {})}
     payload: dict[str, Any] = {"json": dict(body)} if shape is TokenBody.JSON else {"data": body}
-    try:
+    with _failures(url):
         async with asyncio.timeout(TOKEN_TIMEOUT_S):
             async with session.post(url, headers=sent, **payload) as response:
                 raw = await response.content.read(_MAX_ANSWER)
                 return response.status, _json_object(raw, response.status, url)
-    except TimeoutError:
-        raise LoginFailed(f"{_host(url)} did not answer within {TOKEN_TIMEOUT_S:g}s") from None
-    except aiohttp.ClientError as exc:
-        raise LoginFailed(f"{_host(url)} could not be reached ({type(exc).__name__})") from None
 
 
 async def get(
     session: aiohttp.ClientSession, url: str, headers: Mapping[str, str]
 ) -> tuple[int, dict[str, Any]]:
     """GET ``url`` for a JSON object, with :func:`post`'s failure translation."""
-    try:
+    with _failures(url):
         async with asyncio.timeout(TOKEN_TIMEOUT_S):
             async with session.get(url, headers=dict(headers)) as response:
                 raw = await response.content.read(_MAX_ANSWER)
                 return response.status, _json_object(raw, response.status, url)
+
+
+async def revoke(session: aiohttp.ClientSession, url: str, body: Mapping[str, str]) -> bool:
+    """RFC 7009 revocation: True on a 200. The answer has no body to read (RFC 7009 2.2: a
+    client ignores it); LoginFailed when the server cannot be reached."""
+    with _failures(url):
+        async with asyncio.timeout(TOKEN_TIMEOUT_S):
+            async with session.post(url, data=dict(body)) as response:
+                return response.status == 200
+
+
+@contextlib.contextmanager
+def _failures(url: str) -> Iterator[None]:
+    """A server that does not answer, or cannot be reached, as LoginFailed."""
+    try:
+        yield
     except TimeoutError:
         raise LoginFailed(f"{_host(url)} did not answer within {TOKEN_TIMEOUT_S:g}s") from None
     except aiohttp.ClientError as exc:

@@ -75,6 +75,7 @@ class Auth:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.flows.__aexit__(kind, exc, tb)
+        await self.sessions.settle()
 
     # -- flows -------------------------------------------------------------------------------
 
@@ -155,8 +156,7 @@ class Auth:
             return False
         body = {"token": token, "client_id": spec.endpoints.client_id}
         with contextlib.suppress(LoginFailed):  # the local record goes either way
-            status, _answer = await oauth_http.post(self._http, url, body)
-            return 200 <= status < 300
+            return await oauth_http.revoke(self._http, url, body)
         return False
 
     # -- status ------------------------------------------------------------------------------

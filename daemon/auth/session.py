@@ -7,6 +7,9 @@
 - The rotated refresh token is written to the vault before the new access token is used.
 - A refresh the server refuses (reused, invalid) first re-reads the vault, since another
   process may have refreshed meanwhile; only then is the caller told to log in again.
+- A renewal, once sent, runs to its end even when the call that wanted it gives up (its
+  timeout, its client gone): the server rotates the refresh token on receipt, and an answer
+  nobody read would leave a spent one in the vault, whose next use revokes the login.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import structlog
 from daemon.auth import tokens
 from daemon.auth.login_config import LoginCatalog
 from daemon.auth.logins import Exchange
-from daemon.auth.oauth_http import OAuthRefusal
+from daemon.auth.oauth_http import TOKEN_TIMEOUT_S, OAuthRefusal
 from daemon.auth.records import DEFAULT_ACCOUNT, Kind, Login, Origin
 from daemon.errors import LoginFailed, NeedsLogin, UpstreamUnavailable
 
@@ -67,6 +70,7 @@ class Sessions:
         self._store, self._catalog, self._http = store, catalog, http
         self._margin_ms = margin_ms
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._renewing: set[asyncio.Task[Login]] = set()
         # Logins minted from config/env keys (Copilot), by (provider, key): never stored.
         self._minted: dict[tuple[str, str], Login] = {}
         self.renewals = 0  # refresh grants sent by this process (benchmarks count them)
@@ -94,7 +98,24 @@ class Sessions:
         return login
 
     async def renew(self, provider: str, account: str, stale: Login) -> Login:
-        """A login newer than ``stale``: someone else's fresh one, or one renewed now."""
+        """A login newer than ``stale``: someone else's fresh one, or one renewed now. The
+        renewal goes on if the caller is cancelled (see the module's docstring)."""
+        task = asyncio.ensure_future(self._renew_once(provider, account, stale))
+        self._renewing.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task[Login]) -> None:
+        self._renewing.discard(task)
+        if not task.cancelled():
+            task.exception()  # a caller that went away cannot retrieve it
+
+    async def settle(self) -> None:
+        """Let renewals in flight finish (and reach the vault) before the daemon stops."""
+        if self._renewing:
+            await asyncio.wait(set(self._renewing), timeout=2 * TOKEN_TIMEOUT_S)
+
+    async def _renew_once(self, provider: str, account: str, stale: Login) -> Login:
         lock = self._locks.setdefault((provider, account), asyncio.Lock())
         async with lock:
             # Renewed by another call of this process while this one waited: no disk read.
@@ -108,7 +129,9 @@ class Sessions:
                 return await self._renew(provider, account, current)
 
     def _newer(self, login: Login, stale: Login) -> bool:
-        if login.bearer is None or login.expires_within(self._margin_ms):
+        # Not the margin: a token renewed a moment ago is as fresh as its provider makes
+        # them, even one that lives less than the margin (every call would renew again).
+        if login.bearer is None or login.expires_within(0):
             return False
         # A new token, or the same one completed meanwhile (a Code Assist project added).
         return login.secret_access != stale.secret_access or login.claims != stale.claims
