@@ -32,8 +32,10 @@ from typing import Any
 
 import pytest
 
+from daemon.auth.oauth_http import OAuthRefusal, checked
 from daemon.errors import (
     CredentialsMissing,
+    LoginFailed,
     NeedsLogin,
     UpstreamAuthFailed,
     UpstreamTimeout,
@@ -345,6 +347,29 @@ async def test_a_renewal_the_server_never_answers_ends_the_call_and_still_lands(
         answered(await daemon.call("chat.send", ask("kimi-coding", marker())))
     assert rig.fake.refresh_counts["kimi-coding"] == 1
     assert len(refresh_tokens_sent(rig, "kimi-coding")) == 1
+
+
+ANSWERS = [
+    (400, {"error": "invalid_grant", "error_description": "revoked"}, "refused"),
+    (401, {"error": "invalid_grant", "code": "refresh_token_reused"}, "refused"),
+    (200, {"status": "error", "base_resp": {"status_msg": "expired"}}, "refused"),
+    (429, {"error": "slow_down"}, "refused"),  # qwen's device poll: pace, not give up
+    (429, {"error": {"message": "Too many requests", "type": "rate_limit"}}, "not now"),
+    (429, {"error": "rate_limit_exceeded"}, "not now"),
+    (500, {"error": "server_error"}, "not now"),
+    (503, {}, "not now"),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "meaning"), ANSWERS)
+def test_only_a_refusal_asks_for_a_new_login_a_busy_server_is_retried(
+    status: int, body: dict[str, Any], meaning: str
+) -> None:
+    # oauth_http.checked decides: OAuthRefusal (the token is dead: NeedsLogin) or LoginFailed
+    # (the server cannot answer now: UpstreamUnavailable, retried, the token kept).
+    kind = OAuthRefusal if meaning == "refused" else LoginFailed
+    with pytest.raises(kind):
+        checked(status, body, "https://auth.example.test/token")
 
 
 # --- logout -------------------------------------------------------------------------------------

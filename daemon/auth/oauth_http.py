@@ -168,7 +168,9 @@ def checked(status: int, answer: dict[str, Any], url: str) -> dict[str, Any]:
     refused = answer.get("status") == "error"  # minimax: HTTP 200 with a status field
     if 200 <= status < 300 and not error and not refused:
         return answer
-    if status >= 500:
+    # 429 means "not now" (kimi-cli retries it), not "log in again"; qwen's device poll is
+    # the exception, putting RFC 8628's slow_down in the body of its 429.
+    if status >= 500 or (status == 429 and error != "slow_down"):
         raise LoginFailed(f"{_host(url)} failed (HTTP {status})", status=status)
     code, description = _error_of(error, answer)
     raise OAuthRefusal(code, description, status, answer.get("interval"))

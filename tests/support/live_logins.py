@@ -6,8 +6,8 @@ at the real provider.
 
 :func:`signed_in_rig` starts the three (authorization server, chat fake, daemon) and, when the
 test is over, stops the daemon and checks that no secret the authorization server issued or
-was shown reached the daemon's log, an answer the test collected, or a file under the state
-dir::
+was shown reached the daemon's log (written at debug level), an answer the test collected, or
+a file under the state dir::
 
     with signed_in_rig() as rig:
         async with rig.client() as daemon:
@@ -39,6 +39,8 @@ from tests.support.upstream import Threaded
 # The logins with a device method, each with a chat fake of its family.
 DEVICE_LOGINS = ("qwen-portal", "kimi-coding", "minimax-portal", "github-copilot", "openai-codex")
 QUESTION = "how warm is Lisbon"
+# The leak check reads every line the daemon can write, debug ones included.
+LOG_EVERYTHING = ("--log-level", "debug")
 # The token kind a call carries: Copilot calls with the token its exchange minted.
 _CALL_TOKEN = {"github-copilot": "copilot"}
 # What each family insists on besides a live token (the families' own fakes say why).
@@ -157,7 +159,8 @@ class Rig:
     def another_daemon(self) -> DaemonProcess:
         """A second daemon process on the first one's state dir (same vault, same key)."""
         state = {"XDG_STATE_HOME": self.daemon.env["XDG_STATE_HOME"]}
-        process = start_daemon(config=rig_config(self.oauth, self.chat.base_url), env=state)
+        config = rig_config(self.oauth, self.chat.base_url)
+        process = start_daemon(config=config, env=state, args=LOG_EVERYTHING)
         self.daemons.append(process)
         return process
 
@@ -217,7 +220,7 @@ def signed_in_rig(device_interval: float = 0.05) -> Iterator[Rig]:
         chat = _chat_fake(oauth.fake)
         try:
             _point_logins_at(oauth.fake, chat.base_url)
-            daemon = start_daemon(config=rig_config(oauth, chat.base_url))
+            daemon = start_daemon(config=rig_config(oauth, chat.base_url), args=LOG_EVERYTHING)
             rig = Rig(oauth, chat, daemon, daemons=[daemon])
             try:
                 yield rig
