@@ -130,6 +130,7 @@ class Flows:
             timer.cancel()
         for task in list(self._tasks):
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)  # none left pending at exit
 
     def add(self, flow: Flow, driver: Driver) -> Flow:
         """Register a started flow; it expires at ``flow.expires_at_ms``."""
@@ -161,15 +162,32 @@ class Flows:
         return flow.outcome()
 
     async def complete(self, flow_id: str, answer: Mapping[str, str]) -> dict[str, Any]:
-        """Finish a flow from a pasted answer; errors leave it as the driver decides."""
+        """Finish a flow from a pasted answer; errors leave it as the driver decides.
+
+        The work goes on when the caller hangs up meanwhile: the code may be spent by then,
+        and only this exchange can still store the login it bought.
+        """
         flow = self._pending(flow_id)
+        finishing = asyncio.ensure_future(self._finish(flow, answer))
+        self._tasks.add(finishing)
+        finishing.add_done_callback(self._settled)
+        await asyncio.shield(finishing)
+        return flow.outcome()
+
+    async def _finish(self, flow: Flow, answer: Mapping[str, str]) -> None:
         try:
             login = await self._drivers[flow.id].complete(flow, answer)
         except LoginFailed as exc:
             await self.fail(flow, exc)
             raise
         await self.succeed(flow, login)
-        return flow.outcome()
+
+    def _settled(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        # Retrieved here as its caller may have gone; a refusal was that caller's answer.
+        error = None if task.cancelled() else task.exception()
+        if error is not None and not isinstance(error, DaemonError):
+            log.error("login_completion_failed", error=type(error).__name__)
 
     async def cancel(self, flow_id: str) -> dict[str, Any]:
         flow = self._pending(flow_id)
@@ -209,6 +227,8 @@ class Flows:
             await self._end(flow, FlowStatus.EXPIRED, error.to_rpc())
 
     async def _end(self, flow: Flow, status: FlowStatus, error: dict[str, Any] | None) -> None:
+        if flow.status is not FlowStatus.PENDING:  # a cancel won the race with a slow store
+            return
         flow.status, flow.error = status, error
         flow.ended.set()
         if timer := self._timers.pop(flow.id, None):

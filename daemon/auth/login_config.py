@@ -4,7 +4,9 @@ Keys of ``[oauth.<id>]``: ``enabled`` (the opt-in switch), and overrides of the 
 endpoints: ``authorize_url``, ``token_url``, ``device_url``, ``revoke_url``,
 ``exchange_url``, ``verification_uri``, ``device_redirect_uri``, ``client_id``,
 ``client_secret``, ``scopes`` (a list or a space-separated string) and ``redirect_port``
-(``0`` = any free port). A mistake stops the daemon at start with the file, key and reason.
+(``0`` = any free port, or a list: the allow-list's ports in order, the first free one is
+used). ``[oauth]`` itself takes ``flow_ttl_s``: how long a browser or paste login waits for
+the person (default 600). A mistake stops the daemon at start with the file, key and reason.
 """
 
 from __future__ import annotations
@@ -51,8 +53,13 @@ class LoginCatalog:
     ) -> LoginCatalog:
         """The catalog with ``[oauth.*]`` applied; ConfigInvalid names a bad key or value."""
         specs = {spec.provider: spec for spec in LOGINS}
+        if "flow_ttl_s" in tables:
+            ttl_ms = _flow_ttl_ms(tables["flow_ttl_s"], source)
+            specs = {p: dataclasses.replace(s, flow_ttl_ms=ttl_ms) for p, s in specs.items()}
         enabled: set[str] = set()
         for provider, table in tables.items():
+            if provider == "flow_ttl_s":
+                continue
             if provider not in specs:
                 known = ", ".join(sorted(specs))
                 raise ConfigInvalid(source, f"oauth.{provider}", f"no login for it ({known})")
@@ -165,6 +172,17 @@ def _parse(key: str, value: object) -> dict[str, Any]:
         if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
             raise ValueError("must be a list of strings or a space-separated string")
         return {"scopes": tuple(scopes)}
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 65536:
-        raise ValueError("must be a port number (0 = any free port)")
-    return {"redirect_ports": () if value == 0 else (value,)}
+    ports = value if isinstance(value, list) else [value]
+    if not ports or not all(_port(p) for p in ports) or (0 in ports and len(ports) > 1):
+        raise ValueError("must be a port number (0 = any free port) or a list of ports")
+    return {"redirect_ports": () if ports == [0] else tuple(ports)}
+
+
+def _port(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 65536
+
+
+def _flow_ttl_ms(value: object, source: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 86400:
+        raise ConfigInvalid(source, "oauth.flow_ttl_s", "must be seconds, above 0 (at most 86400)")
+    return max(1, int(value * 1000))

@@ -101,6 +101,8 @@ class LoginSpec:
     # When the answer names a resource_url, the API base is it (https:// added to a bare
     # host) plus this suffix; it replaces the catalog's base URL for calls with the login.
     resource_suffix: str | None = None
+    # How long a browser or paste login waits for the person ([oauth] flow_ttl_s).
+    flow_ttl_ms: int = 10 * 60_000
 
 
 _CODEX = Endpoints(
