@@ -163,6 +163,7 @@ async def _follow(daemon: Client, flow: dict[str, Any], no_browser: bool) -> int
         print(f"Open {where} and enter the code:  {flow['userCode']}")
     else:
         print(f"Open this address to sign in to {flow['provider']}:\n\n  {url}\n")
+    print(f"(login {flow['flowId']}; Ctrl-C cancels it)", file=sys.stderr)
     if url and not no_browser and _has_display():
         webbrowser.open(url)
     if method == "device":
@@ -202,6 +203,9 @@ async def _api_key(daemon: Client, flow: dict[str, Any]) -> int:
 
 
 async def _wait(daemon: Client, flow: dict[str, Any], paste: bool) -> int:
+    # Piped to another program, stdout is block-buffered: without this the URL or code would
+    # show only once the login that needs it had ended.
+    sys.stdout.flush()
     started = time.monotonic()
     pasted: asyncio.Future[str | None] | None = None
     if paste:

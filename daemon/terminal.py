@@ -19,6 +19,7 @@ _buffer = bytearray()
 
 async def read_line(prompt: str, *, secret: bool = False) -> str | None:
     """One line from stdin (without its newline); None once input has ended."""
+    sys.stdout.flush()  # what was printed before the question (a URL) shows first, even piped
     sys.stderr.write(prompt)
     sys.stderr.flush()
     fd = sys.stdin.fileno()
