@@ -32,7 +32,10 @@ from typing import Any
 
 import pytest
 
+from daemon.auth.logins import LOGINS_BY_PROVIDER
 from daemon.auth.oauth_http import OAuthRefusal, checked
+from daemon.auth.records import Kind, Login, Origin
+from daemon.auth.tokens import login_from_answer
 from daemon.errors import (
     CredentialsMissing,
     LoginFailed,
@@ -44,6 +47,7 @@ from daemon.errors import (
 from tests.fakes.oauth import codex, rfc8628
 from tests.fakes.oauth.grants import issue
 from tests.fakes.oauth.server import Fault
+from tests.fakes.oauth.wire import jwt
 from tests.support.daemon import REPO
 from tests.support.live_logins import (
     DEVICE_LOGINS,
@@ -370,6 +374,28 @@ def test_only_a_refusal_asks_for_a_new_login_a_busy_server_is_retried(
     kind = OAuthRefusal if meaning == "refused" else LoginFailed
     with pytest.raises(kind):
         checked(status, body, "https://auth.example.test/token")
+
+
+def test_a_refreshed_token_keeps_its_own_expiry_never_the_old_one() -> None:
+    # Codex's refresh answer may name no expires_in: the JWT's exp says it. An opaque token
+    # without one has no known expiry (the first 401 renews it), not the spent one's.
+    stale = Login(
+        kind=Kind.OAUTH,
+        origin=Origin.LOGIN,
+        secret_access="spent-access-token",
+        secret_refresh="kept-refresh-token",
+        expires_at_ms=1_000,
+    )
+    exp = int(time.time()) + 3600
+    answer = {"access_token": jwt({"exp": exp}), "refresh_token": "rotated-refresh-token"}
+    fresh = login_from_answer(LOGINS_BY_PROVIDER["openai-codex"], answer, stale)
+    assert fresh.expires_at_ms == exp * 1000
+    assert fresh.secret_refresh == "rotated-refresh-token"
+    opaque = {"access_token": "opaque-access-token"}
+    renewed = login_from_answer(LOGINS_BY_PROVIDER["kimi-coding"], opaque, stale)
+    assert renewed.expires_at_ms is None
+    assert renewed.secret_refresh == "kept-refresh-token"
+    assert renewed.refreshed_at_ms is not None
 
 
 # --- logout -------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.auth.logins import LOGINS_BY_PROVIDER
-from daemon.auth.oauth_http import jwt_claims
+from daemon.auth.oauth_http import jwt_claims, jwt_expiry_ms
 from daemon.auth.records import Kind, Login, Origin, api_key_login
 from daemon.errors import ImportFailed
 
@@ -174,13 +174,6 @@ def _object(doc: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, A
     return value
 
 
-def _jwt_expiry_ms(token: str) -> int | None:
-    exp = jwt_claims(token).get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        return None  # not a JWT (or one without exp): the first 401 tells us instead
-    return int(exp * 1000)
-
-
 def _rfc3339_ms(value: object) -> int | None:
     # Only bookkeeping (refreshed_at_ms): an unreadable time must not block the import.
     if not isinstance(value, str):
@@ -231,7 +224,7 @@ def parse_codex(doc: Mapping[str, Any], path: Path) -> Login:
         secret_access=access,
         secret_refresh=_text(tokens, "refresh_token", "tokens."),
         secret_id_token=id_token,
-        expires_at_ms=_jwt_expiry_ms(access),
+        expires_at_ms=jwt_expiry_ms(access),
         claims={"chatgpt_account_id": account} if account else {},
         refreshed_at_ms=_rfc3339_ms(doc.get("last_refresh")),
         imported_from=str(path),
@@ -247,7 +240,7 @@ def _opencode_codex(entry: Mapping[str, Any], path: Path) -> Login:
         secret_access=access,
         secret_refresh=_text(entry, "refresh", "openai."),
         # opencode's own "expires" has no documented unit; the token's exp claim does.
-        expires_at_ms=_jwt_expiry_ms(access),
+        expires_at_ms=jwt_expiry_ms(access),
         claims={"chatgpt_account_id": account} if account else {},
         imported_from=str(path),
     )

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -201,3 +202,11 @@ def jwt_claims(token: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def jwt_expiry_ms(token: str | None) -> int | None:
+    """A JWT's ``exp`` claim as epoch ms; None for a token that is no JWT or has none."""
+    exp = jwt_claims(token).get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
+        return None
+    return int(exp * 1000)

@@ -45,20 +45,23 @@ def login_from_answer(
     refresh = answer.get("refresh_token")
     id_token = answer.get("id_token")
     scope = answer.get("scope")
+    # The answer's expiry, else the token's own (codex's refresh answer may name none); a
+    # new token never inherits the old one's, which would have it renewed on every call.
+    expires = expiry_ms(answer.get("expires_in", answer.get("expired_in")))
     fields: dict[str, Any] = {
         "secret_access": access,
         "secret_refresh": refresh if isinstance(refresh, str) and refresh else None,
         "secret_id_token": id_token if isinstance(id_token, str) else None,
-        "expires_at_ms": expiry_ms(answer.get("expires_in", answer.get("expired_in"))),
         "claims": {**(previous.claims if previous else {}), **_claims(spec, answer)},
     }
     if isinstance(scope, str):
         fields["scopes"] = tuple(scope.split())
+    expires = expires or oauth_http.jwt_expiry_ms(access)
     if previous is None:
-        return Login(kind=Kind.OAUTH, origin=Origin.LOGIN, **fields)
+        return Login(kind=Kind.OAUTH, origin=Origin.LOGIN, expires_at_ms=expires, **fields)
     # Keep what the answer leaves out (most often the refresh token: Google, qwen, minimax).
     kept = {k: v for k, v in fields.items() if v is not None}
-    return previous.refreshed(**kept)
+    return previous.refreshed(expires_at_ms=expires, **kept)
 
 
 def _claims(spec: LoginSpec, answer: Mapping[str, Any]) -> dict[str, str]:
