@@ -25,6 +25,7 @@ from tests.support.daemon import DaemonProcess, serving_daemon
 from tests.support.leaks import assert_nothing_leaked, issued_secrets
 from tests.support.oauth import ThreadedOAuth
 
+LOG_EVERYTHING = ("--log-level", "debug")
 WAIT_MS = 15_000  # long enough for any flow here to end; a pass never waits for it
 
 
@@ -63,8 +64,9 @@ class Answers:
 def login_daemon(
     oauth: ThreadedOAuth, answers: Answers, config: str, **kwargs: Any
 ) -> Iterator[DaemonProcess]:
-    """A daemon with ``config``; once it has stopped cleanly, nothing it saw has leaked."""
-    with serving_daemon(config=config, **kwargs) as daemon:
+    """A daemon with ``config``, logging everything (debug lines too); once it has stopped
+    cleanly, nothing it saw has leaked."""
+    with serving_daemon(config=config, args=LOG_EVERYTHING, **kwargs) as daemon:
         yield daemon
         assert daemon.stop() == 0
         assert_nothing_leaked(
