@@ -345,6 +345,20 @@ async def test_a_device_endpoint_answering_html_is_a_typed_refusal_to_start(rig:
         await rig.device_login(daemon, "kimi-coding")  # nothing was left half-started
 
 
+async def test_a_copilot_exchange_that_fails_after_approval_fails_the_login_typed(
+    rig: Rig,
+) -> None:
+    rig.fake.fail(Fault.SERVER_ERROR, path=copilot.EXCHANGE)
+    async with rig.client() as daemon:
+        flow = await start(daemon, "github-copilot")
+        rig.fake.approve(flow["userCode"])
+        done = await wait(daemon, flow)
+        assert done["status"] == "failed", done
+        assert done["error"]["code"] == LoginFailed.code
+        assert "HTTP 500" in done["error"]["data"]["detail"]
+        assert await stored(daemon, "github-copilot") == []
+
+
 # --- the CLI a person runs --------------------------------------------------------------------
 
 

@@ -300,6 +300,34 @@ async def test_a_renewal_refused_for_real_asks_for_a_new_login_and_keeps_the_rec
         assert await record(daemon, provider) is not None, "nothing is deleted for the person"
 
 
+@pytest.mark.parametrize(
+    ("provider", "style", "said"),
+    [
+        ("openai-codex", "flat", "refresh_token_reused"),
+        ("openai-codex", "nested", "refresh_token_reused"),
+        ("kimi-coding", "flat", "invalid_grant"),
+    ],
+)
+async def test_a_refresh_token_someone_else_already_spent_asks_for_a_new_login(
+    provider: str, style: str, said: str, rig: Rig
+) -> None:
+    rig.fake.codex_error_style = style
+    async with rig.client() as daemon:
+        await log_in(rig, daemon, provider)
+        # Another client rotated this login's refresh token past the vault (the official
+        # CLI the login was shared with, say): what the vault holds is spent.
+        with rig.fake.lock:
+            for token in rig.fake.store.tokens.values():
+                token.used = token.used or token.kind == "refresh"
+        refuse_live_tokens(rig, provider)
+        with pytest.raises(NeedsLogin) as refused:
+            await daemon.call("chat.send", ask(provider, marker()))
+        assert said in str(refused.value.detail)
+        assert refused.value.data["command"] == f"switchboard login {provider}"
+        assert await record(daemon, provider) is not None
+    assert len(refresh_tokens_sent(rig, provider)) == 1, "asked once, then told the person"
+
+
 @pytest.mark.parametrize("fault", BAD_ANSWERS)
 async def test_a_failed_early_renewal_keeps_using_the_token_that_still_works(
     fault: Fault, rig: Rig
