@@ -16,6 +16,9 @@ def test_the_benchmarks_run_and_report_every_figure() -> None:
         "Idle RSS",
         "Per-family chat benchmark",
         "stream added p50 (ms)",
+        "Credential benchmark",
+        "refresh grants sent",
+        "auth.oauth.start to URL p50 (ms)",
     ):
         assert figure in result.stdout
     for wire in load_wires():
