@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -48,7 +49,7 @@ from tests.fakes.oauth import codex, rfc8628
 from tests.fakes.oauth.grants import issue
 from tests.fakes.oauth.server import Fault
 from tests.fakes.oauth.wire import jwt
-from tests.support.daemon import REPO
+from tests.support.daemon import REPO, DaemonProcess
 from tests.support.live_logins import (
     DEVICE_LOGINS,
     Recorder,
@@ -424,6 +425,34 @@ def test_a_refreshed_token_keeps_its_own_expiry_never_the_old_one() -> None:
     assert renewed.expires_at_ms is None
     assert renewed.secret_refresh == "kept-refresh-token"
     assert renewed.refreshed_at_ms is not None
+
+
+def logged(daemon: DaemonProcess, event: str) -> None:
+    """Wait until ``daemon`` has logged ``event`` (it logs as it goes; bounded)."""
+    deadline = time.monotonic() + 10
+    while f'"event":"{event}"' not in daemon.log_text():
+        assert time.monotonic() < deadline, f"no {event} in the log"
+        time.sleep(0.01)
+
+
+async def test_a_renewal_in_flight_when_the_daemon_stops_still_lands_in_the_vault(
+    rig: Rig,
+) -> None:
+    async with rig.client() as daemon:
+        await log_in(rig, daemon, "kimi-coding")
+        refuse_live_tokens(rig, "kimi-coding")
+        rig.fake.fail(Fault.HANG, "kimi-coding")
+        with pytest.raises(UpstreamTimeout):
+            await daemon.call("chat.send", {**ask("kimi-coding", marker()), "timeoutMs": 1000})
+    rig.daemon.proc.send_signal(signal.SIGTERM)
+    logged(rig.daemon, "daemon_draining")
+    rig.fake.clear_faults()  # the answer comes while the daemon is on its way out
+    assert rig.daemon.proc.wait(timeout=30) == 0
+    again = rig.another_daemon()
+    async with rig.client(again) as daemon:
+        answered(await daemon.call("chat.send", ask("kimi-coding", marker())))
+    assert rig.fake.refresh_counts["kimi-coding"] == 1
+    assert len(refresh_tokens_sent(rig, "kimi-coding")) == 1
 
 
 # --- logout -------------------------------------------------------------------------------------

@@ -111,9 +111,10 @@ class Sessions:
             task.exception()  # a caller that went away cannot retrieve it
 
     async def settle(self) -> None:
-        """Let renewals in flight finish (and reach the vault) before the daemon stops."""
+        """Let renewals in flight finish (and reach the vault) before the daemon stops, for
+        as long as a token endpoint is given to answer."""
         if self._renewing:
-            await asyncio.wait(set(self._renewing), timeout=2 * TOKEN_TIMEOUT_S)
+            await asyncio.wait(set(self._renewing), timeout=TOKEN_TIMEOUT_S)
 
     async def _renew_once(self, provider: str, account: str, stale: Login) -> Login:
         lock = self._locks.setdefault((provider, account), asyncio.Lock())
