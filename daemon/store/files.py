@@ -34,13 +34,8 @@ def write_atomic(path: Path, data: bytes) -> None:
 
     A reader (or a crash) sees the old content or the new one, never a part.
     """
-    temp = _temp_path(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = _written_beside(path, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -56,13 +51,8 @@ def create_exclusive(path: Path, data: bytes) -> bool:
     which fails when another process got there first), so a crash never leaves a
     half-written file that a later start would take as the real one.
     """
-    temp = _temp_path(path)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    temp = _written_beside(path, data)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         try:
             os.link(temp, path)
         except FileExistsError:
@@ -72,6 +62,22 @@ def create_exclusive(path: Path, data: bytes) -> bool:
             temp.unlink()
     sync_dir(path.parent)
     return True
+
+
+def _written_beside(path: Path, data: bytes) -> Path:
+    """A new 0600 temp file next to ``path`` holding ``data``, on disk (fsync'd)."""
+    temp = _temp_path(path)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        raise
+    return temp
 
 
 def _temp_path(path: Path) -> Path:
