@@ -363,8 +363,10 @@ async def test_a_copilot_exchange_that_fails_after_approval_fails_the_login_type
 
 
 def test_the_cli_shows_the_code_and_says_logged_in_once_it_is_approved(rig: Rig) -> None:
-    env = {k: v for k, v in rig.daemon.env.items() if k != "NOTIFY_SOCKET"}
-    env["PYTHONUNBUFFERED"] = "1"  # read the code while the command still waits
+    # Piped, as a wrapper script would run it: the code must show while the command waits.
+    env = {
+        k: v for k, v in rig.daemon.env.items() if k not in ("NOTIFY_SOCKET", "PYTHONUNBUFFERED")
+    }
     command = [sys.executable, "-m", "daemon", "login", "kimi-coding"]
     command += ["--socket", str(rig.daemon.socket)]
     with subprocess.Popen(  # noqa: S603 - our own interpreter and module
