@@ -237,6 +237,22 @@ async def test_a_gemini_cli_account_without_a_project_fails_the_login_saying_why
     assert not [r for r in status_rows if r.get("account") == "no-project"]
 
 
+async def test_a_refused_project_lookup_fails_the_login_instead_of_waiting_for_another_code(
+    oauth: ThreadedOAuth, call: Call
+) -> None:
+    oauth.fake.access_lifetime = 0  # the code is spent, but its token is refused at once
+    try:
+        flow = await start(call, GEMINI, "refused-lookup")
+        status, page = await follow(await browse(oauth, flow))
+    finally:
+        oauth.fake.access_lifetime = 3600.0
+    assert (status, "The login failed" in page) == (502, True)
+    outcome = await wait(call, flow)
+    assert outcome["status"] == "failed"
+    fail_with(outcome["error"], LoginFailed)
+    assert "refused the next step" in outcome["error"]["data"]["detail"]
+
+
 @pytest.mark.parametrize("form", ["redirectUrl", "code#state", "code"])
 async def test_the_paste_method_takes_the_redirect_url_code_and_state_or_a_bare_code(
     oauth: ThreadedOAuth, call: Call, form: str

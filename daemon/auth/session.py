@@ -71,6 +71,7 @@ class Sessions:
         self._margin_ms = margin_ms
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._renewing: set[asyncio.Task[Login]] = set()
+        self._inflight: dict[tuple[str, str], asyncio.Task[Login]] = {}
         # Logins minted from config/env keys (Copilot), by (provider, key): never stored.
         self._minted: dict[tuple[str, str], Login] = {}
         self.renewals = 0  # refresh grants sent by this process (benchmarks count them)
@@ -100,13 +101,19 @@ class Sessions:
     async def renew(self, provider: str, account: str, stale: Login) -> Login:
         """A login newer than ``stale``: someone else's fresh one, or one renewed now. The
         renewal goes on if the caller is cancelled (see the module's docstring)."""
-        task = asyncio.ensure_future(self._renew_once(provider, account, stale))
-        self._renewing.add(task)
-        task.add_done_callback(self._settled)
+        key = (provider, account)
+        task = self._inflight.get(key)
+        if task is None:  # single flight: every caller that comes meanwhile shares this one
+            task = asyncio.ensure_future(self._renew_once(provider, account, stale))
+            self._inflight[key] = task
+            self._renewing.add(task)
+            task.add_done_callback(lambda done: self._settled(key, done))
         return await asyncio.shield(task)
 
-    def _settled(self, task: asyncio.Task[Login]) -> None:
+    def _settled(self, key: tuple[str, str], task: asyncio.Task[Login]) -> None:
         self._renewing.discard(task)
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
         if not task.cancelled():
             task.exception()  # a caller that went away cannot retrieve it
 

@@ -82,14 +82,22 @@ def _claims(spec: LoginSpec, answer: Mapping[str, Any]) -> dict[str, str]:
 async def redeem_code(
     session: aiohttp.ClientSession, spec: LoginSpec, code: str, redirect_uri: str, verifier: str
 ) -> Login:
-    """Exchange an authorization code for a login; OAuthRefusal when the server says no."""
+    """Exchange an authorization code for a login; OAuthRefusal when the server refuses the
+    code (the flow may still finish with another), LoginFailed when anything fails after it
+    was spent (the login's second step refused: only a new login helps)."""
     url = _token_url(spec)
     body = oauth_http.code_grant(spec, code, redirect_uri, verifier)
     status, answer = await oauth_http.post(
         session, url, body, spec.token_body, dict(spec.client_headers)
     )
     login = login_from_answer(spec, oauth_http.checked(status, answer, url))
-    return await exchanged(session, spec, login)
+    try:
+        return await exchanged(session, spec, login)
+    except oauth_http.OAuthRefusal as refusal:
+        raise LoginFailed(
+            f"signed in, but {spec.provider} refused the next step ({refusal.error})",
+            provider=spec.provider,
+        ) from None
 
 
 async def renew(session: aiohttp.ClientSession, spec: LoginSpec, login: Login) -> Login:
