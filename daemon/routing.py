@@ -264,7 +264,7 @@ class Router:
     ) -> ChatResult:
         keys = list(credentials.keys)
         key_index, failures = 0, 0
-        renewable = credentials.oauth and credentials.source == "vault"
+        renewable = credentials.oauth  # a vault login, or a token minted from a key
         while True:
             started = time.monotonic()
             try:
@@ -301,9 +301,16 @@ class Router:
             }
 
     async def _renewed(self, target: Target, credentials: Credentials) -> Credentials:
-        assert credentials.login is not None
-        provider = self.registry.resolve(target.provider.id)
-        login = await self.vault.renew(provider.id, DEFAULT_ACCOUNT, credentials.login)
+        refused = credentials.login
+        assert refused is not None
+        provider = target.provider.id
+        if credentials.source == "vault":
+            login = await self.vault.renew(provider, DEFAULT_ACCOUNT, refused)
+        else:  # a token minted from a config or env key (Copilot): mint another
+            assert refused.secret_refresh is not None
+            minted = await self.vault.exchanged(provider, refused.secret_refresh, refused)
+            assert minted is not None
+            login = minted
         return Credentials((login.bearer,), credentials.source, login)
 
     async def _once(self, target: Target, call: ChatCall, state: _CallState) -> Assembly:

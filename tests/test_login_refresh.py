@@ -44,6 +44,7 @@ from daemon.errors import (
     UpstreamAuthFailed,
     UpstreamTimeout,
     UpstreamUnavailable,
+    VaultRecordInvalid,
 )
 from tests.fakes.oauth import codex, rfc8628
 from tests.fakes.oauth.grants import issue
@@ -182,6 +183,70 @@ async def test_a_call_refused_again_right_after_a_renewal_is_not_renewed_twice(r
             await daemon.call("chat.send", ask("kimi-coding", f"{scenario}+fault=http_401"))
     assert rig.fake.refresh_counts["kimi-coding"] == 1
     assert len(rig.chats_for(scenario)) == 2
+
+
+async def test_a_copilot_token_minted_from_an_env_key_is_minted_again_once_refused(
+    rig: Rig,
+) -> None:
+    async with rig.client() as daemon:
+        await log_in(rig, daemon, "github-copilot")  # only to get a GitHub token the fake knows
+    (github_token,) = rig.fake.live_tokens("github-copilot", "access")
+    keyed = rig.daemon_with({"COPILOT_GITHUB_TOKEN": github_token})
+    async with rig.client(keyed) as daemon:
+        first = marker()
+        answered(await daemon.call("chat.send", ask("github-copilot", first)))
+        refuse_live_tokens(rig, "github-copilot")  # the Copilot tokens, not the GitHub one
+        second = marker()
+        answered(await daemon.call("chat.send", ask("github-copilot", second)))
+    (minted,) = rig.tokens_sent(first)
+    refused, again = rig.tokens_sent(second)
+    assert (refused, minted != github_token) == (minted, True)
+    assert again != refused
+    assert rig.fake.live_tokens("github-copilot", "copilot") == [again]
+
+
+async def test_a_copilot_env_key_goes_as_it_is_while_the_exchange_is_not_enabled(
+    rig: Rig,
+) -> None:
+    async with rig.client() as daemon:
+        await log_in(rig, daemon, "github-copilot")  # the other daemon: the check has secrets
+    copilot_api = f'base_url = "{rig.chat.base_url}/copilot/api"'
+
+    def not_enabled(config: str) -> str:
+        # No exchange, so no login names the API's base: the config does.
+        config = config.replace("enabled = true", "enabled = false")
+        return config.replace('base_url = "http://127.0.0.1:9"\n', copilot_api + "\n")
+
+    keyed = rig.daemon_with({"COPILOT_GITHUB_TOKEN": "gho_not-exchanged-0001"}, not_enabled)
+    before = rig.fake.copilot_exchanges
+    async with rig.client(keyed) as daemon:
+        scenario = marker()
+        with pytest.raises(UpstreamAuthFailed):  # the fake takes only minted Copilot tokens
+            await daemon.call("chat.send", ask("github-copilot", scenario))
+    assert rig.tokens_sent(scenario)[0] == "gho_not-exchanged-0001"
+    assert rig.fake.copilot_exchanges == before
+
+
+def contents(path: object) -> bytes:
+    return Path(str(path)).read_bytes()
+
+
+async def test_a_login_whose_record_was_set_aside_says_so_instead_of_no_credentials(
+    rig: Rig,
+) -> None:
+    async with rig.client() as daemon:
+        await log_in(rig, daemon, "kimi-coding")
+    assert rig.daemon.stop() == 0
+    record = Path(rig.daemon.state_dir) / "vault" / "kimi-coding.default.rec"
+    truncated = record.read_bytes()[:40]  # by a failing disk, say
+    record.write_bytes(truncated)
+    again = rig.another_daemon()
+    async with rig.client(again) as daemon:
+        with pytest.raises(VaultRecordInvalid) as unreadable:
+            await daemon.call("chat.send", ask("kimi-coding", marker()))
+    moved = unreadable.value.data["movedTo"]
+    assert ".corrupt-" in str(moved)
+    assert contents(moved) == truncated, "set aside as it was, never rewritten"
 
 
 # --- rotation ---------------------------------------------------------------------------------

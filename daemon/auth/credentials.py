@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from daemon.auth.records import DEFAULT_ACCOUNT, Kind, Login
-from daemon.errors import CredentialsMissing
+from daemon.errors import CredentialsMissing, VaultRecordInvalid
 from daemon.providers.lookup import ProviderSettings
 from daemon.providers.model import AuthStyle, Provider
 
@@ -26,9 +26,16 @@ class Vault(Protocol):
 
     async def renew(self, provider: str, account: str, stale: Login) -> Login: ...
 
-    async def exchanged(self, provider: str, key: str) -> Login | None:
+    async def exchanged(
+        self, provider: str, key: str, refused: Login | None = None
+    ) -> Login | None:
         """The login a config or env key stands for when the provider mints API tokens from
-        it (Copilot: a GitHub token), else None (the key is used as it is)."""
+        it (Copilot: a GitHub token), minted again when ``refused``; else None (the key is
+        used as it is)."""
+        ...
+
+    def set_aside(self, provider: str) -> str | None:
+        """Where the provider's stored record was moved because it did not open, if it was."""
         ...
 
 
@@ -41,7 +48,12 @@ class EmptyVault:
     async def renew(self, provider: str, account: str, stale: Login) -> Login:
         raise AssertionError("an empty vault hands out no login to renew")
 
-    async def exchanged(self, provider: str, key: str) -> Login | None:
+    async def exchanged(
+        self, provider: str, key: str, refused: Login | None = None
+    ) -> Login | None:
+        return None
+
+    def set_aside(self, provider: str) -> str | None:
         return None
 
 
@@ -84,6 +96,12 @@ async def resolve(
             return await _as_used(provider, vault, (environ[name],), "env")
     if provider.key_optional:
         return Credentials((None,), "none")
+    if moved := vault.set_aside(provider.id):
+        raise VaultRecordInvalid(
+            f"{provider.id}'s stored credential could not be read; it was moved aside",
+            provider=provider.id,
+            movedTo=moved,
+        )
     raise CredentialsMissing(
         f"no credential for {provider.id}",
         provider=provider.id,

@@ -23,7 +23,7 @@ import structlog
 
 from daemon.auth import tokens
 from daemon.auth.login_config import LoginCatalog
-from daemon.auth.logins import Exchange
+from daemon.auth.logins import Exchange, LoginSpec
 from daemon.auth.oauth_http import TOKEN_TIMEOUT_S, OAuthRefusal
 from daemon.auth.records import DEFAULT_ACCOUNT, Kind, Login, Origin
 from daemon.errors import LoginFailed, NeedsLogin, UpstreamUnavailable
@@ -48,6 +48,8 @@ class LoginStore(Protocol):
 
     @property
     def unavailable(self) -> str | None: ...
+
+    def problems(self) -> list[dict[str, str]]: ...
 
 
 def needs_login(provider: str, why: str) -> NeedsLogin:
@@ -144,26 +146,50 @@ class Sessions:
         # A new token, or the same one completed meanwhile (a Code Assist project added).
         return login.secret_access != stale.secret_access or login.claims != stale.claims
 
-    async def exchanged(self, provider: str, key: str) -> Login | None:
-        """A Copilot-style key's current API token, minted (and renewed) in memory only."""
+    async def exchanged(
+        self, provider: str, key: str, refused: Login | None = None
+    ) -> Login | None:
+        """The API token a Copilot-style config or env key mints, kept in memory only and
+        minted again before it expires or after the provider ``refused`` it; None when the
+        key goes as it is (no such provider, or its opt-in exchange is not enabled)."""
         spec = self._catalog.specs.get(provider)
-        if spec is None or spec.exchange is not Exchange.COPILOT:
+        if spec is None or spec.exchange is not Exchange.COPILOT or not self._catalog.usable(spec):
             return None
-        minted = self._minted.get((provider, key))
-        if minted is not None and not minted.expires_within(self._margin_ms):
+        slot = (provider, key)
+        minted = self._minted.get(slot)
+        if minted is not None and not self._spent(minted, refused):
             return minted
-        async with self._locks.setdefault((provider, key), asyncio.Lock()):
-            minted = self._minted.get((provider, key))
-            if minted is None or minted.expires_within(self._margin_ms):
-                seed = Login(kind=Kind.OAUTH, origin=Origin.STORED, secret_refresh=key)
-                try:
-                    minted = await tokens.exchanged(self._http, spec, seed)
-                except OAuthRefusal as refusal:
-                    raise needs_login(
-                        provider, f"the token was refused ({refusal.error})"
-                    ) from None
-                self._minted[(provider, key)] = minted
+        async with self._locks.setdefault(slot, asyncio.Lock()):
+            minted = self._minted.get(slot)
+            if minted is None or self._spent(minted, refused):
+                minted = self._minted[slot] = await self._mint(spec, key)
         return minted
+
+    def set_aside(self, provider: str) -> str | None:
+        """Where the provider's default record went when it did not open (see the vault)."""
+        if self._store.unavailable is not None:
+            return None
+        name = f"{provider}.{DEFAULT_ACCOUNT}"
+        return next((p["movedTo"] for p in self._store.problems() if p["record"] == name), None)
+
+    def _spent(self, minted: Login, refused: Login | None) -> bool:
+        if refused is not None and minted.secret_access == refused.secret_access:
+            return True
+        return minted.expires_within(self._margin_ms)
+
+    async def _mint(self, spec: LoginSpec, key: str) -> Login:
+        seed = Login(kind=Kind.OAUTH, origin=Origin.STORED, secret_refresh=key)
+        try:
+            return await tokens.exchanged(self._http, spec, seed)
+        except OAuthRefusal as refusal:
+            raise needs_login(
+                spec.provider, f"the configured token was refused ({refusal.error})"
+            ) from None
+        except LoginFailed as exc:
+            raise UpstreamUnavailable(
+                f"{spec.provider}: no API token could be minted now ({exc.detail})",
+                provider=spec.provider,
+            ) from None
 
     async def _renew(self, provider: str, account: str, current: Login) -> Login:
         spec = self._catalog.spec(provider)

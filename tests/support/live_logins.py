@@ -164,6 +164,16 @@ class Rig:
         self.daemons.append(process)
         return process
 
+    def daemon_with(
+        self, env: Mapping[str, str], edit: Callable[[str], str] = str
+    ) -> DaemonProcess:
+        """Another daemon with a vault of its own, ``env`` added to its environment, and its
+        config passed through ``edit``."""
+        config = edit(rig_config(self.oauth, self.chat.base_url))
+        process = start_daemon(config=config, env=env, args=LOG_EVERYTHING)
+        self.daemons.append(process)
+        return process
+
     async def device_login(
         self, daemon: Recorder, provider: str, **params: Any
     ) -> tuple[dict[str, Any], dict[str, Any]]:
