@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from daemon.auth.logins import LOGINS, LoginSpec
 from daemon.client import Client
 from daemon.errors import KeyRejected, LoginNotAllowed, UnknownProvider
+from daemon.providers.model import LoginMethod
 from tests.conftest import result_validator
-from tests.support.daemon import DaemonProcess, serving_daemon
+from tests.support.daemon import DaemonProcess, run_python, serving_daemon
 from tests.support.leaks import any_file, files_holding
 from tests.support.upstream import ThreadedUpstream, upstream_config
 
@@ -114,3 +117,64 @@ async def test_the_api_key_login_says_where_to_get_a_key_and_takes_it(
         assert done["status"] == "complete"
         waited = await daemon.call("auth.oauth.wait", {"flowId": flow["flowId"]})
         assert waited == done
+
+
+API_KEY_ROWS = [spec for spec in LOGINS if LoginMethod.API_KEY in spec.methods]
+
+
+@pytest.fixture
+def every_key_daemon(upstream: ThreadedUpstream) -> Iterator[DaemonProcess]:
+    """A daemon whose providers with an api_key login all list their models at the fake."""
+    tables = "".join(
+        f'\n[providers.{spec.provider}]\nbase_url = "{upstream.base_url}"\n'
+        for spec in API_KEY_ROWS
+        if spec.provider != "openai"
+    )
+    with serving_daemon(config=upstream_config(upstream.base_url) + tables) as daemon:
+        yield daemon
+
+
+@pytest.mark.parametrize("spec", API_KEY_ROWS, ids=lambda spec: spec.provider)
+async def test_every_api_key_login_names_where_to_get_a_key_checks_it_and_keeps_it(
+    every_key_daemon: DaemonProcess, upstream: ThreadedUpstream, spec: LoginSpec
+) -> None:
+    key = f"sk-test-{spec.provider}-0000"
+    async with Client(every_key_daemon.socket) as daemon:
+        flow = await daemon.call(
+            "auth.oauth.start", {"provider": spec.provider, "method": "api_key"}
+        )
+        assert flow["url"] == spec.key_url
+        upstream.fake.requests.clear()
+        done = await daemon.call("auth.oauth.complete", {"flowId": flow["flowId"], "apiKey": key})
+        assert done["status"] == "complete"
+        checked = [r for r in upstream.fake.requests if r.path.endswith("/models")]
+        status = await daemon.call("auth.status")
+    assert len(checked) == 1, "the key is checked with one cheap call"
+    row = next(c for c in status["credentials"] if c["provider"] == spec.provider)
+    assert (row["kind"], row["source"]) == ("api_key", "vault")
+    assert key not in repr(status)
+
+
+def login_cli(daemon: DaemonProcess, provider: str, typed: str) -> subprocess.CompletedProcess[str]:
+    """``switchboard login PROVIDER`` with ``typed`` as what the person types."""
+    env = {k: v for k, v in daemon.env.items() if k != "NOTIFY_SOCKET"}
+    return run_python(
+        "-m", "daemon", "login", provider, "--socket", str(daemon.socket), env=env, stdin=typed
+    )
+
+
+def test_the_cli_asks_for_a_key_again_when_the_provider_refuses_it(
+    key_daemon: DaemonProcess, upstream: ThreadedUpstream
+) -> None:
+    done = login_cli(key_daemon, "openai", f"bad-key\n{STORED}\n")
+    assert done.returncode == 0, done.stderr
+    assert "Create a key at: https://platform.openai.com/api-keys" in done.stdout
+    assert "not accepted: openai refused the key" in done.stderr
+    assert "logged in to openai (account default)" in done.stdout
+    assert STORED not in done.stdout + done.stderr, "a typed key is never echoed"
+
+
+def test_the_cli_cancels_the_login_when_input_ends(key_daemon: DaemonProcess) -> None:
+    done = login_cli(key_daemon, "openai", "")
+    assert done.returncode == 130
+    assert "login cancelled" in done.stderr
