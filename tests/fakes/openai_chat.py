@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.serving import GARBAGE_HTML, reset
+from tests.fakes.serving import GARBAGE_HTML, FakeServer, reset
 
 JSON = dict[str, Any]
 
@@ -436,7 +435,7 @@ class _Exchange:
         self.aborted = False
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeServer):
     """The fake server: ``async with FakeOpenAI() as fake: …fake.base_url…``."""
 
     def __init__(self, *, models: Sequence[str] = DEFAULT_MODELS, seed: int = 0) -> None:
@@ -498,18 +497,6 @@ class FakeOpenAI:
         if self._unix_path is not None:
             Path(self._unix_path).unlink(missing_ok=True)
             self._unix_path = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # The agreed test API takes a timeout; wrapping every call in asyncio.timeout is noise.
     async def wait_disconnect(self, timeout: float = 5.0, count: int = 1) -> int:  # noqa: ASYNC109

@@ -1,15 +1,19 @@
-"""What the fake servers share: breaking a connection the way a failing provider does, the
-HTML page a captive portal or CDN answers with, and running as a process of its own
-(benchmarks) until a signal, forgetting requests as it goes."""
+"""What the fake servers share: ``async with`` around their start and stop, breaking a
+connection the way a failing provider does, the HTML page a captive portal or CDN answers with,
+and running as a process of its own (benchmarks) until a signal, forgetting requests as it
+goes."""
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import signal
 import socket
 import struct
 from collections.abc import Callable
+from types import TracebackType
+from typing import Self
 
 from aiohttp import web
 
@@ -18,6 +22,30 @@ GARBAGE_HTML = (
     "<!DOCTYPE html>\n<html><head><title>Just a moment...</title></head>\n"
     "<body><h1>Checking your browser before accessing the API.</h1></body></html>\n"
 )
+
+
+class FakeServer(abc.ABC):
+    """A fake server that is started on entering ``async with`` and stopped on leaving it."""
+
+    @abc.abstractmethod
+    async def start(self) -> str:
+        """Listen; return the base URL."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Stop listening (a no-op when not started)."""
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.stop()
 
 
 def reset(request: web.Request) -> None:

@@ -22,8 +22,6 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 from aiohttp import web
@@ -33,7 +31,7 @@ from tests.fakes.oauth.devices import DeviceGrant
 from tests.fakes.oauth.state import Received, Route, ServerState, Variant
 from tests.fakes.oauth.store import User
 from tests.fakes.oauth.wire import Call, answer, read_call
-from tests.fakes.serving import GARBAGE_HTML, reset
+from tests.fakes.serving import GARBAGE_HTML, FakeServer, reset
 
 VARIANTS: tuple[Variant, ...] = (
     codex.VARIANT,
@@ -107,7 +105,7 @@ def variant_of(provider: str) -> Variant:
         raise ValueError(f"no fake for {provider!r} (have {', '.join(BY_PROVIDER)})") from None
 
 
-class FakeOAuth(ServerState):
+class FakeOAuth(ServerState, FakeServer):
     """Every provider's authorization server: ``async with FakeOAuth() as fake: ...``."""
 
     def __init__(
@@ -160,18 +158,6 @@ class FakeOAuth(ServerState):
         self._wake()
         runner, self._runner = self._runner, None
         await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- serving -----------------------------------------------------------------------------
 
