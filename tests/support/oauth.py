@@ -14,30 +14,19 @@ coroutines go through the wrappers here (or ``call``/``wait``)::
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from typing import Unpack
 
 from tests.fakes.oauth.server import FakeOAuth
-from tests.fakes.oauth.state import Received
+from tests.fakes.oauth.state import Knobs, Received
 from tests.support.upstream import Threaded
 
 
 class ThreadedOAuth(Threaded[FakeOAuth]):
     """A started :class:`FakeOAuth` serving from a thread of its own."""
 
-    def __init__(
-        self,
-        *,
-        codex_redirect_ports: tuple[int, ...] = (),
-        access_lifetime: float = 3600.0,
-        device_interval: float = 5.0,
-    ) -> None:
+    def __init__(self, **knobs: Unpack[Knobs]) -> None:
         async def started() -> FakeOAuth:
-            fake = FakeOAuth(
-                codex_redirect_ports=codex_redirect_ports,
-                access_lifetime=access_lifetime,
-                device_interval=device_interval,
-            )
+            fake = FakeOAuth(**knobs)
             await fake.start()
             return fake
 
@@ -56,26 +45,13 @@ class ThreadedOAuth(Threaded[FakeOAuth]):
         return self.call(self.fake.wait_for(path, count, timeout), timeout + 5.0)
 
 
-@contextlib.contextmanager
-def running_oauth(
-    *,
-    codex_redirect_ports: tuple[int, ...] = (),
-    access_lifetime: float = 3600.0,
-    device_interval: float = 5.0,
-) -> Iterator[ThreadedOAuth]:
-    """A started :class:`ThreadedOAuth`, stopped on exit; a fixture yields from it::
+def running_oauth(**knobs: Unpack[Knobs]) -> ThreadedOAuth:
+    """A started :class:`ThreadedOAuth`, stopped when the ``with`` block it opens ends; a
+    fixture yields from it::
 
     @pytest.fixture
     def oauth() -> Iterator[ThreadedOAuth]:
         with running_oauth(device_interval=0.05) as fake:
             yield fake
     """
-    fake = ThreadedOAuth(
-        codex_redirect_ports=codex_redirect_ports,
-        access_lifetime=access_lifetime,
-        device_interval=device_interval,
-    )
-    try:
-        yield fake
-    finally:
-        fake.close()
+    return ThreadedOAuth(**knobs)

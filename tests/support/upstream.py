@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from tests.fakes.openai_chat import FakeOpenAI
 
@@ -34,7 +34,7 @@ async def _started_openai() -> FakeOpenAI:
 
 
 class Threaded(Generic[F]):
-    """A started fake server and the loop of its own thread it runs on."""
+    """A started fake server and the loop of its own thread it runs on; ``with`` closes it."""
 
     def __init__(self, make: Callable[[], Coroutine[Any, Any, F]]) -> None:
         self.loop = asyncio.new_event_loop()
@@ -58,6 +58,12 @@ class Threaded(Generic[F]):
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=10)
         self.loop.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class ThreadedUpstream(Threaded[FakeOpenAI]):

@@ -22,13 +22,14 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Unpack
 
 import aiohttp
 from aiohttp import web
 
 from tests.fakes.oauth import codex, copilot, google, minimax, rfc8628
 from tests.fakes.oauth.devices import DeviceGrant
-from tests.fakes.oauth.state import Received, Route, ServerState, Variant
+from tests.fakes.oauth.state import Knobs, Received, Route, ServerState, Variant
 from tests.fakes.oauth.store import User
 from tests.fakes.oauth.wire import Call, answer, read_call
 from tests.fakes.serving import GARBAGE_HTML, FakeServer, reset
@@ -108,18 +109,10 @@ def variant_of(provider: str) -> Variant:
 class FakeOAuth(ServerState, FakeServer):
     """Every provider's authorization server: ``async with FakeOAuth() as fake: ...``."""
 
-    def __init__(
-        self,
-        *,
-        codex_redirect_ports: tuple[int, ...] = (),
-        access_lifetime: float = 3600.0,
-        device_interval: float = 5.0,
-    ) -> None:
-        super().__init__(
-            codex_redirect_ports=codex_redirect_ports,
-            access_lifetime=access_lifetime,
-            device_interval=device_interval,
-        )
+    def __init__(self, **knobs: Unpack[Knobs]) -> None:
+        # codex's redirect may use any loopback port unless a test pins the registered ones.
+        knobs.setdefault("codex_redirect_ports", ())
+        super().__init__(**knobs)
         self.app = web.Application()
         for variant in VARIANTS:
             for route in variant.routes:

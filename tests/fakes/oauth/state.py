@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 from yarl import URL
@@ -56,6 +56,15 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: JSON
+
+
+class Knobs(TypedDict, total=False):
+    """The knobs a fake server can be made with (:class:`ServerState`'s keyword arguments);
+    each is a plain attribute afterwards, to turn while it serves."""
+
+    codex_redirect_ports: tuple[int, ...]
+    access_lifetime: float
+    device_interval: float
 
 
 class ServerState:
