@@ -24,10 +24,11 @@ from tests.fakes.oauth.grants import (
     Issued,
     authorize,
     code_grant,
+    open_device,
     refresh_grant,
     revoke,
     rfc_refusal,
-    verification_page,
+    verification_routes,
 )
 from tests.fakes.oauth.state import Route, ServerState, Variant
 from tests.fakes.oauth.store import Client, Code, Grant, Refused
@@ -166,14 +167,7 @@ def usercode(state: ServerState, call: Call) -> web.Response:
     client = state.clients.get(call.text("client_id") or "")
     if call.kind != "json" or client is None or client.provider != PROVIDER:
         return answer({"error": {"message": "unknown client", "code": "invalid_client"}}, 400)
-    device = state.devices.create(
-        PROVIDER,
-        client.client_id,
-        scope=DEVICE_SCOPE,
-        lifetime=state.device_lifetime,
-        interval=state.device_interval,
-        device_code="deviceauth_" + rand(16),
-    )
+    device = open_device(state, client, DEVICE_SCOPE, device_code="deviceauth_" + rand(16))
     # The interval is a string on this wire.
     body = {
         "device_auth_id": device.device_code,
@@ -254,8 +248,7 @@ VARIANT = Variant(
         Route("POST", REVOKE, lambda s, c: revoke(s, c, PROVIDER, authenticate=True)),
         Route("POST", DEVICE + "/usercode", usercode),
         Route("POST", DEVICE + "/token", device_token),
-        Route("GET", VERIFY, lambda state, call: verification_page(state, call, PROVIDER)),
-        Route("POST", VERIFY, lambda state, call: verification_page(state, call, PROVIDER)),
+        *verification_routes(VERIFY, PROVIDER),
         Route("GET", DEVICE_CALLBACK, _callback),
     ),
     _clients,

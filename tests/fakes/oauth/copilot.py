@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from tests.fakes.oauth.devices import PollRefused
-from tests.fakes.oauth.grants import Dialect, opaque, poll_device, verification_page
-from tests.fakes.oauth.state import Route, ServerState, Variant
+from tests.fakes.oauth.grants import DeviceLogin, Dialect, opaque, open_device, poll_device
+from tests.fakes.oauth.state import Route, ServerState
 from tests.fakes.oauth.store import Client
 from tests.fakes.oauth.wire import (
     FORM,
@@ -83,13 +83,7 @@ def device_code(state: ServerState, call: Call) -> web.Response:
     client = _client(state, call)
     if client is None:
         return _error(call, "invalid_client", "The client_id is not valid.")
-    device = state.devices.create(
-        PROVIDER,
-        client.client_id,
-        scope=call.text("scope") or "",
-        lifetime=state.device_lifetime,
-        interval=state.device_interval,
-    )
+    device = open_device(state, client, call.text("scope") or "")
     body = {
         "device_code": device.device_code,
         "user_code": device.user_code,
@@ -159,30 +153,14 @@ def exchange(state: ServerState, call: Call) -> web.Response:
     return answer(result)
 
 
-def _page(state: ServerState, call: Call) -> web.Response:
-    return verification_page(state, call, PROVIDER)
+LOGIN = DeviceLogin(PROVIDER, PREFIX, CLIENT_ID, DEVICE, TOKEN, VERIFY)
 
 
 def _config(state: ServerState) -> dict[str, object]:
-    return {
-        "enabled": True,  # an opt-in login
-        "client_id": CLIENT_ID,
-        "device_url": state.url(DEVICE),
-        "token_url": state.url(TOKEN),
-        "exchange_url": state.url(EXCHANGE),
-    }
+    # An opt-in login, whose token is traded for Copilot's at the exchange.
+    return {"enabled": True, **LOGIN.table(state), "exchange_url": state.url(EXCHANGE)}
 
 
-VARIANT = Variant(
-    PROVIDER,
-    PREFIX,
-    (
-        Route("POST", DEVICE, device_code),
-        Route("POST", TOKEN, access_token, token_endpoint=True),
-        Route("GET", EXCHANGE, exchange, token_endpoint=True),
-        Route("GET", VERIFY, _page),
-        Route("POST", VERIFY, _page),
-    ),
-    lambda state: [Client(CLIENT_ID, PROVIDER)],
-    _config,
+VARIANT = LOGIN.variant(
+    device_code, access_token, Route("GET", EXCHANGE, exchange, token_endpoint=True), config=_config
 )

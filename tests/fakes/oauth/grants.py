@@ -1,6 +1,7 @@
 """The grants two or more variants share: the authorization request (RFC 6749 4.1.1 with
 RFC 7636), the code and refresh grants (rotation, reuse detection), revocation (RFC 7009),
-device polling (RFC 8628 3.4) and the verification page a test "opens" to approve a device.
+device codes and their polling (RFC 8628 3.2, 3.4), the verification page a test "opens" to
+approve a device, and the variant of a device login (:class:`DeviceLogin`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.oauth.devices import DeviceGrant, PollRefused
-from tests.fakes.oauth.state import ServerState
+from tests.fakes.oauth.state import Handler, Route, ServerState, Variant
 from tests.fakes.oauth.store import Client, Code, Grant, Refused, Token
 from tests.fakes.oauth.wire import (
     JSON,
@@ -140,6 +141,23 @@ def revoke(state: ServerState, call: Call, provider: str, *, authenticate: bool)
     if token is not None:
         state.store.revoke(token)
     return web.Response(status=200)
+
+
+def open_device(
+    state: ServerState, client: Client, scope: str, /, **options: str | None
+) -> DeviceGrant:
+    """A pending device authorization for ``client`` (whose provider it is), living and pacing
+    as the server's ``device_lifetime`` and ``device_interval`` knobs say; ``options`` are
+    :meth:`~tests.fakes.oauth.devices.DeviceBook.create`'s (PKCE challenge, echoed state, a
+    device code of the dialect's own shape)."""
+    return state.devices.create(
+        client.provider,
+        client.client_id,
+        scope=scope,
+        lifetime=state.device_lifetime,
+        interval=state.device_interval,
+        **options,
+    )
 
 
 def poll_device(
@@ -273,3 +291,54 @@ def verification_page(state: ServerState, call: Call, provider: str) -> web.Resp
     if deny:
         return html(200, "Access denied", "You denied the device.")
     return html(200, "Device approved", f"Signed in as {state.user.email}; you may close this.")
+
+
+def verification_routes(path: str, provider: str) -> tuple[Route, Route]:
+    """``provider``'s verification page at ``path``: GET (the link a person opens) and POST
+    (the form on it)."""
+
+    def page(state: ServerState, call: Call) -> web.Response:
+        return verification_page(state, call, provider)
+
+    return Route("GET", path, page), Route("POST", path, page)
+
+
+@dataclass(frozen=True)
+class DeviceLogin:
+    """Where one device login's endpoints are on the fake, and its public client's id."""
+
+    provider: str
+    prefix: str
+    client_id: str
+    device: str  # the path a client asks for a code at
+    token: str  # the path it polls (and refreshes at)
+    verify: str  # the verification page's path
+
+    def table(self, state: ServerState) -> dict[str, object]:
+        """The ``[oauth.<id>]`` table naming the client and both endpoints on this fake."""
+        return {
+            "client_id": self.client_id,
+            "device_url": state.url(self.device),
+            "token_url": state.url(self.token),
+        }
+
+    def variant(
+        self,
+        device: Handler,
+        token: Handler,
+        *more: Route,
+        config: Callable[[ServerState], dict[str, object]] | None = None,
+    ) -> Variant:
+        """The login's variant: ``device`` and ``token`` at their paths, the ``more`` routes,
+        the verification page, one client without a secret, and ``config`` (default
+        :meth:`table`) for the daemon's ``[oauth.<id>]`` table."""
+        routes = (
+            Route("POST", self.device, device),
+            Route("POST", self.token, token, token_endpoint=True),
+            *more,
+            *verification_routes(self.verify, self.provider),
+        )
+        return Variant(self.provider, self.prefix, routes, self._clients, config or self.table)
+
+    def _clients(self, state: ServerState) -> list[Client]:
+        return [Client(self.client_id, self.provider)]

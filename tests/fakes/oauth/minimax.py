@@ -22,13 +22,14 @@ from aiohttp import web
 
 from tests.fakes.oauth.devices import PollRefused
 from tests.fakes.oauth.grants import (
+    DeviceLogin,
     Dialect,
     Issued,
+    open_device,
     redeem_device,
     refresh_grant,
-    verification_page,
 )
-from tests.fakes.oauth.state import Route, ServerState, Variant
+from tests.fakes.oauth.state import Route, ServerState
 from tests.fakes.oauth.store import Client, Refused
 from tests.fakes.oauth.wire import JSON, Call, answer, pkce_problem, tokens_answer
 
@@ -101,14 +102,9 @@ def device_code(state: ServerState, call: Call) -> web.Response:
     problem = _code_problem(call)
     if problem is not None:
         return _failed(INVALID_PARAMS, problem)
-    device = state.devices.create(
-        PROVIDER,
-        client.client_id,
-        scope=call.text("scope") or "",
-        lifetime=state.device_lifetime,
-        interval=state.device_interval,
-        challenge=call.text("code_challenge"),
-        state=call.text("state"),
+    scope = call.text("scope") or ""
+    device = open_device(
+        state, client, scope, challenge=call.text("code_challenge"), state=call.text("state")
     )
     body = {
         "user_code": device.user_code,
@@ -169,29 +165,9 @@ def token(state: ServerState, call: Call) -> web.Response:
     return _failed(INVALID_PARAMS, f"grant_type {grant_type!r} is not supported")
 
 
-def _page(state: ServerState, call: Call) -> web.Response:
-    return verification_page(state, call, PROVIDER)
-
-
-def _config(state: ServerState) -> dict[str, object]:
-    return {
-        "client_id": CLIENT_ID,
-        "device_url": state.url(DEVICE),
-        "token_url": state.url(TOKEN),
-    }
-
-
-VARIANT = Variant(
-    PROVIDER,
-    PREFIX,
-    (
-        Route("POST", DEVICE, device_code),
-        Route("POST", TOKEN, token, token_endpoint=True),
-        Route("POST", OLD_DEVICE, device_code),
-        Route("POST", OLD_TOKEN, token, token_endpoint=True),
-        Route("GET", VERIFY, _page),
-        Route("POST", VERIFY, _page),
-    ),
-    lambda state: [Client(CLIENT_ID, PROVIDER)],
-    _config,
+VARIANT = DeviceLogin(PROVIDER, PREFIX, CLIENT_ID, DEVICE, TOKEN, VERIFY).variant(
+    device_code,
+    token,
+    Route("POST", OLD_DEVICE, device_code),
+    Route("POST", OLD_TOKEN, token, token_endpoint=True),
 )

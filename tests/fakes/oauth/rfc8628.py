@@ -15,15 +15,16 @@ from aiohttp import web
 
 from tests.fakes.oauth.devices import PollRefused
 from tests.fakes.oauth.grants import (
+    DeviceLogin,
     Dialect,
     Issued,
+    open_device,
     poll_device,
     refresh_grant,
     rfc_body,
     rfc_refusal,
-    verification_page,
 )
-from tests.fakes.oauth.state import Route, ServerState, Variant
+from tests.fakes.oauth.state import ServerState
 from tests.fakes.oauth.store import Client, Refused
 from tests.fakes.oauth.wire import (
     JSON,
@@ -71,21 +72,9 @@ def _client(state: ServerState, call: Call, provider: str) -> Client | web.Respo
 
 
 def _authorization(
-    state: ServerState,
-    provider: str,
-    client: Client,
-    scope: str,
-    verify: str,
-    challenge: str | None = None,
+    state: ServerState, client: Client, scope: str, verify: str, challenge: str | None = None
 ) -> JSON:
-    device = state.devices.create(
-        provider,
-        client.client_id,
-        scope=scope,
-        lifetime=state.device_lifetime,
-        interval=state.device_interval,
-        challenge=challenge,
-    )
+    device = open_device(state, client, scope, challenge=challenge)
     page = state.url(verify)
     return {
         "device_code": device.device_code,
@@ -108,7 +97,7 @@ def qwen_device(state: ServerState, call: Call) -> web.Response:
     scope = call.text("scope")
     if scope is None or not set(scope.split()) <= QWEN_SCOPES:
         return oauth_error("invalid_scope", f"scope must be among {' '.join(sorted(QWEN_SCOPES))}")
-    body = _authorization(state, QWEN, client, scope, QWEN_VERIFY, call.text("code_challenge"))
+    body = _authorization(state, client, scope, QWEN_VERIFY, call.text("code_challenge"))
     body["verification_uri_complete"] += "&client=qwen-code"
     return answer(body)
 
@@ -129,7 +118,7 @@ def kimi_device(state: ServerState, call: Call) -> web.Response:
     client = _client(state, call, KIMI)
     if isinstance(client, web.Response):
         return client
-    return answer(_authorization(state, KIMI, client, KIMI_SCOPE, KIMI_VERIFY))
+    return answer(_authorization(state, client, KIMI_SCOPE, KIMI_VERIFY))
 
 
 def _token(
@@ -197,40 +186,7 @@ def kimi_token(state: ServerState, call: Call) -> web.Response:
     )
 
 
-def _page(provider: str) -> Callable[[ServerState, Call], web.Response]:
-    return lambda state, call: verification_page(state, call, provider)
-
-
-QWEN_VARIANT = Variant(
-    QWEN,
-    "/qwen",
-    (
-        Route("POST", QWEN_DEVICE, qwen_device),
-        Route("POST", QWEN_TOKEN, qwen_token, token_endpoint=True),
-        Route("GET", QWEN_VERIFY, _page(QWEN)),
-        Route("POST", QWEN_VERIFY, _page(QWEN)),
-    ),
-    lambda state: [Client(QWEN_CLIENT_ID, QWEN)],
-    lambda state: {
-        "client_id": QWEN_CLIENT_ID,
-        "device_url": state.url(QWEN_DEVICE),
-        "token_url": state.url(QWEN_TOKEN),
-    },
-)
-
-KIMI_VARIANT = Variant(
-    KIMI,
-    "/kimi",
-    (
-        Route("POST", KIMI_DEVICE, kimi_device),
-        Route("POST", KIMI_TOKEN, kimi_token, token_endpoint=True),
-        Route("GET", KIMI_VERIFY, _page(KIMI)),
-        Route("POST", KIMI_VERIFY, _page(KIMI)),
-    ),
-    lambda state: [Client(KIMI_CLIENT_ID, KIMI)],
-    lambda state: {
-        "client_id": KIMI_CLIENT_ID,
-        "device_url": state.url(KIMI_DEVICE),
-        "token_url": state.url(KIMI_TOKEN),
-    },
-)
+QWEN_LOGIN = DeviceLogin(QWEN, "/qwen", QWEN_CLIENT_ID, QWEN_DEVICE, QWEN_TOKEN, QWEN_VERIFY)
+QWEN_VARIANT = QWEN_LOGIN.variant(qwen_device, qwen_token)
+KIMI_LOGIN = DeviceLogin(KIMI, "/kimi", KIMI_CLIENT_ID, KIMI_DEVICE, KIMI_TOKEN, KIMI_VERIFY)
+KIMI_VARIANT = KIMI_LOGIN.variant(kimi_device, kimi_token)
