@@ -22,11 +22,10 @@ from aiohttp import web
 from daemon.providers.model import ApiFamily
 from tests.fakes.families import google_generative_ai as gemini
 from tests.fakes.families.logins import (
-    TOKEN_PATH,
+    REFUSED_REFRESH,
     access_token,
     bearer,
     oauth_token_file,
-    refuse_refresh,
     token_url,
 )
 from tests.fakes.families.script import FAULT_MESSAGES, RequestRejected, Script, Turn
@@ -126,7 +125,7 @@ WIRE = Wire(
     options={"project": CONFIG_PROJECT},
     extra_routes=(
         ("POST", BASE + ":loadCodeAssist", load_code_assist),
-        ("POST", TOKEN_PATH, refuse_refresh),
+        REFUSED_REFRESH,
     ),
     uses_api_key=False,
     sign_in=SignIn(

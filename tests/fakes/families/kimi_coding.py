@@ -18,15 +18,14 @@ from collections.abc import Mapping
 from daemon.providers.model import ApiFamily
 from tests.fakes.families import openai_completions as openai
 from tests.fakes.families.logins import (
-    TOKEN_PATH,
+    REFUSED_REFRESH,
     access_token,
     bearer,
     oauth_token_file,
-    refuse_refresh,
-    token_url,
+    refresh_login,
 )
 from tests.fakes.families.script import RequestRejected, Turn
-from tests.fakes.families.wire import JSON, Request, SignIn, Wire, dumps
+from tests.fakes.families.wire import JSON, Request, Wire, dumps
 
 PROVIDER = "kimi-coding"
 MOUNT = "/kimi"
@@ -80,11 +79,7 @@ WIRE = Wire(
     models_body=openai.WIRE.models_body,
     models_route="/coding/v1/models",
     unrecorded=openai.WIRE.unrecorded,
-    extra_routes=(("POST", TOKEN_PATH, refuse_refresh),),
+    extra_routes=(REFUSED_REFRESH,),
     uses_api_key=False,
-    sign_in=SignIn(
-        file=".kimi/credentials/kimi-code.json",
-        content=_credentials_file,
-        oauth=lambda base_url: {"token_url": token_url(base_url, MOUNT)},
-    ),
+    sign_in=refresh_login(".kimi/credentials/kimi-code.json", _credentials_file, MOUNT),
 )

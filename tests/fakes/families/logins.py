@@ -3,9 +3,10 @@ authorization server that knows none of the refresh tokens.
 
 Each login-bound wire accepts exactly the access token its import file carries (Copilot's
 accepts the tokens its own exchange issued). The refresh tokens in those files were never
-issued by anyone, so the token endpoint every such login is pointed at refuses each refresh
-grant the way RFC 6749 section 5.2 says (400 ``invalid_grant``): after a 401 from the API, a
-new login is the only way on. Refreshing for real is the OAuth fakes' business
+issued by anyone, so the token endpoint every such login is pointed at
+(:data:`REFUSED_REFRESH`, under the wire's mount) refuses each refresh grant the way RFC 6749
+section 5.2 says (400 ``invalid_grant``): after a 401 from the API, a new login is the only way
+on. Refreshing for real is the OAuth fakes' business
 (``tests/fakes/oauth/``).
 """
 
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.families.wire import JSON, Handler, SignIn
 
 TOKEN_PATH = "/oauth/token"  # under a wire's mount
 # 2100-01-01: an expiry no test run outlives, so no login is renewed for its age.
@@ -76,3 +79,20 @@ async def refuse_refresh(request: web.Request) -> web.Response:
         return web.json_response(refusal, status=400)
     refusal = {"error": "invalid_grant", "error_description": "The refresh token is not valid."}
     return web.json_response(refusal, status=400)
+
+
+# The token endpoint route a login-bound wire mounts (in ``Wire.extra_routes``).
+REFUSED_REFRESH: tuple[str, str, Handler] = ("POST", TOKEN_PATH, refuse_refresh)
+
+
+def refresh_login(
+    file: str, content: Callable[[str], JSON], mount: str, *, names_base: bool = False
+) -> SignIn:
+    """The import of a login renewed by refresh grants, which ``[oauth.<id>] token_url``
+    sends to the :data:`REFUSED_REFRESH` endpoint under ``mount``."""
+    return SignIn(
+        file=file,
+        content=content,
+        oauth=lambda base_url: {"token_url": token_url(base_url, mount)},
+        names_base=names_base,
+    )

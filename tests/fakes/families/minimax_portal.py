@@ -14,14 +14,13 @@ from collections.abc import Mapping
 from daemon.providers.model import ApiFamily
 from tests.fakes.families import anthropic_messages as anthropic
 from tests.fakes.families.logins import (
-    TOKEN_PATH,
+    REFUSED_REFRESH,
     access_token,
     bearer,
     oauth_token_file,
-    refuse_refresh,
-    token_url,
+    refresh_login,
 )
-from tests.fakes.families.wire import JSON, SignIn, Wire
+from tests.fakes.families.wire import JSON, Wire
 
 PROVIDER = "minimax-portal"
 MOUNT = "/minimax"
@@ -51,11 +50,7 @@ WIRE = Wire(
     recordings="anthropic_messages",
     free_form=anthropic.WIRE.free_form,
     unrecorded=anthropic.WIRE.unrecorded,
-    extra_routes=(("POST", TOKEN_PATH, refuse_refresh),),
+    extra_routes=(REFUSED_REFRESH,),
     uses_api_key=False,
-    sign_in=SignIn(
-        file=".minimax/oauth_creds.json",
-        content=_creds_file,
-        oauth=lambda base_url: {"token_url": token_url(base_url, MOUNT)},
-    ),
+    sign_in=refresh_login(".minimax/oauth_creds.json", _creds_file, MOUNT),
 )

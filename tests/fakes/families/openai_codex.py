@@ -23,16 +23,15 @@ from daemon.providers.model import ApiFamily
 from tests.fakes.families import openai_responses as responses
 from tests.fakes.families.logins import (
     FAR_FUTURE_S,
-    TOKEN_PATH,
+    REFUSED_REFRESH,
     access_token,
     bearer,
+    refresh_login,
     refresh_token,
-    refuse_refresh,
-    token_url,
     unsigned_jwt,
 )
 from tests.fakes.families.script import RequestRejected, Turn
-from tests.fakes.families.wire import JSON, Request, SignIn, Wire, dumps
+from tests.fakes.families.wire import JSON, Request, Wire, dumps
 
 PROVIDER = "openai-codex"
 MOUNT = "/codex"
@@ -128,12 +127,8 @@ WIRE = Wire(
         "detail.code",
         "error.resets_in_seconds",
     },
-    extra_routes=(("POST", TOKEN_PATH, refuse_refresh),),
+    extra_routes=(REFUSED_REFRESH,),
     uses_api_key=False,
-    sign_in=SignIn(
-        file=".codex/auth.json",
-        content=_auth_file,
-        oauth=lambda base_url: {"token_url": token_url(base_url, MOUNT)},
-    ),
+    sign_in=refresh_login(".codex/auth.json", _auth_file, MOUNT),
     wrong_key=WRONG,
 )

@@ -16,14 +16,13 @@ from collections.abc import Mapping
 from daemon.providers.model import ApiFamily
 from tests.fakes.families import openai_completions as openai
 from tests.fakes.families.logins import (
-    TOKEN_PATH,
+    REFUSED_REFRESH,
     access_token,
     bearer,
     oauth_token_file,
-    refuse_refresh,
-    token_url,
+    refresh_login,
 )
-from tests.fakes.families.wire import JSON, SignIn, Wire
+from tests.fakes.families.wire import JSON, Wire
 
 PROVIDER = "qwen-portal"
 MOUNT = "/qwen"
@@ -52,12 +51,7 @@ WIRE = Wire(
     error_body=openai.WIRE.error_body,
     recordings="openai_chat",
     unrecorded=openai.WIRE.unrecorded,
-    extra_routes=(("POST", TOKEN_PATH, refuse_refresh),),
+    extra_routes=(REFUSED_REFRESH,),
     uses_api_key=False,
-    sign_in=SignIn(
-        file=".qwen/oauth_creds.json",
-        content=_creds_file,
-        oauth=lambda base_url: {"token_url": token_url(base_url, MOUNT)},
-        names_base=True,
-    ),
+    sign_in=refresh_login(".qwen/oauth_creds.json", _creds_file, MOUNT, names_base=True),
 )
