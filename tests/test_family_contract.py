@@ -14,7 +14,6 @@ the login comes from ``auth.oauth.import`` before the first case.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -44,9 +43,9 @@ from tests.fakes.families.script import (
 )
 from tests.fakes.families.server import FakeFamilies, daemon_config, load_wires
 from tests.fakes.families.wire import Wire
-from tests.support.daemon import DaemonProcess, running_daemon
-from tests.support.sign_ins import import_logins, login_home
-from tests.support.upstream import Threaded
+from tests.support.daemon import DaemonProcess
+from tests.support.sign_ins import signed_in_daemon
+from tests.support.upstream import Threaded, threaded_families
 from tests.support.wsrpc import Rpc, websocket
 
 WIRES = load_wires()
@@ -70,28 +69,19 @@ breaker_threshold = 1000"""
     return daemon_config(base_url, WIRES, reliability)
 
 
-async def _started() -> FakeFamilies:
-    fake = FakeFamilies(WIRES)
-    await fake.start()
-    return fake
-
-
 @pytest.fixture(scope="module")
 def fake() -> Iterator[Threaded[FakeFamilies]]:
-    threaded = Threaded(_started)
-    try:
+    with threaded_families(WIRES) as threaded:
         yield threaded
-    finally:
-        threaded.close()
 
 
 @pytest.fixture(scope="module")
 def daemon(
     fake: Threaded[FakeFamilies], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[DaemonProcess]:
-    env = login_home(tmp_path_factory.mktemp("home"), LOGINS, fake.base_url)
-    with running_daemon(config=contract_config(fake.base_url), env=env) as process:
-        asyncio.run(import_logins(process, LOGINS))
+    home = tmp_path_factory.mktemp("home")
+    config = contract_config(fake.base_url)
+    with signed_in_daemon(home, LOGINS, fake.base_url, config) as process:
         yield process
 
 

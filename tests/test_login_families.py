@@ -11,7 +11,6 @@ without it; and the typed error that asks for a new login when nothing else can 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,8 +27,8 @@ from tests.fakes.families.script import expected_text
 from tests.fakes.families.server import FakeFamilies, daemon_config, load_wires
 from tests.fakes.families.wire import Wire
 from tests.support.daemon import DaemonProcess, running_daemon
-from tests.support.sign_ins import import_logins, login_home
-from tests.support.upstream import Threaded
+from tests.support.sign_ins import import_logins, login_home, signed_in_daemon
+from tests.support.upstream import Threaded, threaded_families
 from tests.support.wsrpc import Rpc, websocket
 
 LOGINS = [w for w in load_wires() if w.sign_in is not None]
@@ -60,22 +59,10 @@ def _config(base_url: str, wires: list[Wire]) -> str:
     return main + bare
 
 
-def _started(wires: list[Wire]) -> Threaded[FakeFamilies]:
-    async def start() -> FakeFamilies:
-        fake = FakeFamilies(wires)
-        await fake.start()
-        return fake
-
-    return Threaded(start)
-
-
 @pytest.fixture(scope="module")
 def fake() -> Iterator[Threaded[FakeFamilies]]:
-    threaded = _started(LOGINS)
-    try:
+    with threaded_families(LOGINS) as threaded:
         yield threaded
-    finally:
-        threaded.close()
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +72,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def daemon(fake: Threaded[FakeFamilies], home: Path) -> Iterator[DaemonProcess]:
-    env = login_home(home, LOGINS, fake.base_url)
-    with running_daemon(config=_config(fake.base_url, LOGINS), env=env) as process:
-        asyncio.run(import_logins(process, LOGINS))
+    config = _config(fake.base_url, LOGINS)
+    with signed_in_daemon(home, LOGINS, fake.base_url, config) as process:
         yield process
 
 
@@ -173,8 +159,7 @@ async def test_copilot_exchanges_again_before_its_token_expires(
     # moment they are minted: every call must see a fresh one minted ahead of expiry.
     tokens = github_copilot.CopilotTokens(lifetime_s=120)
     wires = [github_copilot.wire(tokens)]
-    threaded = _started(wires)
-    try:
+    with threaded_families(wires) as threaded:
         env = login_home(tmp_path, wires, threaded.base_url)
         config = daemon_config(threaded.base_url, wires, bases_from_logins=True)
         with running_daemon(config=config, env=env) as process:
@@ -186,8 +171,6 @@ async def test_copilot_exchanges_again_before_its_token_expires(
                     [seen] = threaded.fake.requests_for(marker)
                     assert len(tokens.minted) == count
                     assert seen.headers["authorization"] == f"Bearer {tokens.minted[-1]}"
-    finally:
-        threaded.close()
 
 
 # --- the identity each family insists on ----------------------------------------------------

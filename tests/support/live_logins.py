@@ -34,7 +34,7 @@ from tests.fakes.oauth.server import FakeOAuth
 from tests.support.daemon import DaemonProcess, start_daemon
 from tests.support.leaks import assert_nothing_leaked, issued_secrets
 from tests.support.oauth import ThreadedOAuth, running_oauth
-from tests.support.upstream import Threaded
+from tests.support.upstream import Threaded, threaded_families
 
 # The logins with a device method, each with a chat fake of its family.
 DEVICE_LOGINS = ("qwen-portal", "kimi-coding", "minimax-portal", "github-copilot", "openai-codex")
@@ -70,13 +70,7 @@ def _live_wire(wire: Wire, oauth: FakeOAuth) -> Wire:
 
 def _chat_fake(oauth: FakeOAuth) -> Threaded[FakeFamilies]:
     wires = [_live_wire(w, oauth) for w in load_wires() if w.provider in DEVICE_LOGINS]
-
-    async def start() -> FakeFamilies:
-        fake = FakeFamilies(wires)
-        await fake.start()
-        return fake
-
-    return Threaded(start)
+    return threaded_families(wires)
 
 
 def _point_logins_at(oauth: FakeOAuth, chat_base: str) -> None:

@@ -2,18 +2,21 @@
 credential files their official CLIs wrote (``auth.oauth.import``).
 
 :func:`login_home` writes each wire's file into a home directory and returns the environment
-that makes the daemon look there; :func:`import_logins` imports them through the daemon.
+that makes the daemon look there; :func:`import_logins` imports them through the daemon;
+:func:`signed_in_daemon` does both around a daemon's whole life.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from daemon.client import Client
 from tests.fakes.families.wire import Wire
-from tests.support.daemon import DaemonProcess
+from tests.support.daemon import DaemonProcess, running_daemon
 
 
 def login_home(home: Path, wires: Iterable[Wire], base_url: str) -> dict[str, str]:
@@ -43,3 +46,15 @@ async def import_logins(process: DaemonProcess, wires: Iterable[Wire]) -> None:
                 continue
             answer = await client.call("auth.oauth.import", {"provider": wire.provider})
             assert (answer["imported"], answer["kind"]) == (True, "oauth"), answer
+
+
+@contextlib.contextmanager
+def signed_in_daemon(
+    home: Path, wires: Sequence[Wire], base_url: str, config: str
+) -> Iterator[DaemonProcess]:
+    """A daemon with ``config`` whose ``$HOME`` is ``home``, signed in to every login-bound
+    wire of ``wires`` (served at ``base_url``) by importing its CLI's file."""
+    env = login_home(home, wires, base_url)
+    with running_daemon(config=config, env=env) as process:
+        asyncio.run(import_logins(process, wires))
+        yield process

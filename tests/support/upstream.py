@@ -2,16 +2,19 @@
 
 The daemon under test is another process; the fake must keep serving while a test's own loop
 is busy or between tests, so it runs on a helper thread. ``call`` runs a coroutine there
-(e.g. ``upstream.call(upstream.fake.wait_disconnect(1.0))``).
+(e.g. ``upstream.call(upstream.fake.wait_disconnect(1.0))``). The OpenAI fake and the fake of
+every API family (:func:`threaded_families`) run this way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Generic, Protocol, Self, TypeVar
 
+from tests.fakes.families.server import FakeFamilies
+from tests.fakes.families.wire import Wire
 from tests.fakes.openai_chat import FakeOpenAI
 
 T = TypeVar("T")
@@ -77,6 +80,17 @@ class ThreadedUpstream(Threaded[FakeOpenAI]):
         return [
             r for r in list(self.fake.requests) if marker in str((r.body or {}).get("model", ""))
         ]
+
+
+def threaded_families(wires: Sequence[Wire]) -> Threaded[FakeFamilies]:
+    """A started :class:`FakeFamilies` serving ``wires`` from a thread of its own."""
+
+    async def started() -> FakeFamilies:
+        fake = FakeFamilies(list(wires))
+        await fake.start()
+        return fake
+
+    return Threaded(started)
 
 
 def upstream_config(base_url: str, *, extra: str = "") -> str:
