@@ -99,11 +99,6 @@ def next_poll(rig: Rig, provider: str) -> int:
     return count
 
 
-async def stored(daemon: Recorder, provider: str) -> list[dict[str, Any]]:
-    status = await daemon.call("auth.status")
-    return [row for row in status["credentials"] if row["provider"] == provider]
-
-
 # --- each dialect, end to end -----------------------------------------------------------------
 
 
@@ -128,15 +123,14 @@ async def test_a_device_login_shows_a_code_signs_in_and_calls_with_the_issued_to
             "status": "complete",
             "account": "default",
         }
-        [row] = await stored(daemon, provider)
+        [row] = await daemon.credentials(provider)
         assert (row["kind"], row["origin"], row["source"]) == ("oauth", "login", "vault")
 
         scenario = marker()
         answered(await daemon.call("chat.send", ask(provider, scenario)))
     # The call carried the token the server issued for this login (Copilot: the token its
     # exchange minted from the GitHub token), and it is the only one.
-    kind = "copilot" if provider == "github-copilot" else "access"
-    assert rig.tokens_sent(scenario) == rig.fake.live_tokens(provider, kind)
+    assert rig.tokens_sent(scenario) == rig.call_tokens(provider)
 
 
 async def test_qwen_proves_its_pkce_on_every_poll_and_calls_the_resource_url(rig: Rig) -> None:
@@ -166,7 +160,7 @@ async def test_kimi_sends_its_device_identity_on_every_call_to_the_server(rig: R
 async def test_minimax_polls_its_user_code_and_keeps_its_absolute_ms_deadlines(rig: Rig) -> None:
     async with rig.client() as daemon:
         flow, _ = await rig.device_login(daemon, "minimax-portal")
-        [row] = await stored(daemon, "minimax-portal")
+        [row] = await daemon.credentials("minimax-portal")
     grant = grant_of(rig, flow)
     # expired_in is an epoch-ms deadline on both answers, not a duration.
     assert flow["expiresAt"] == int(grant.expires_at * 1000)
@@ -191,7 +185,7 @@ async def test_copilot_trades_the_github_token_once_and_calls_with_the_copilot_t
         await rig.device_login(daemon, "github-copilot")
         scenario = marker()
         answered(await daemon.call("chat.send", ask("github-copilot", scenario)))
-        [row] = await stored(daemon, "github-copilot")
+        [row] = await daemon.credentials("github-copilot")
     [github] = rig.fake.live_tokens("github-copilot", "access")
     [exchange] = rig.fake.requests_to(copilot.EXCHANGE)
     assert exchange.headers["authorization"] == f"token {github}"
@@ -273,7 +267,7 @@ async def test_a_denied_code_fails_the_login_with_a_typed_error(provider: str, r
         assert done["error"]["code"] == LoginFailed.code
         assert "denied" in done["error"]["data"]["detail"]
         assert done["error"]["data"]["nextStep"] == LoginFailed.next_step
-        assert await stored(daemon, provider) == []
+        assert await daemon.credentials(provider) == []
 
 
 async def test_a_code_past_its_lifetime_ends_the_login_as_expired(rig: Rig) -> None:
@@ -287,7 +281,7 @@ async def test_a_code_past_its_lifetime_ends_the_login_as_expired(rig: Rig) -> N
         assert done["status"] == "expired", done
         assert done["error"]["code"] == LoginFailed.code
         assert "expired" in done["error"]["data"]["detail"]
-        assert await stored(daemon, "kimi-coding") == []
+        assert await daemon.credentials("kimi-coding") == []
 
 
 async def test_minimax_s_code_expires_at_the_epoch_ms_deadline_it_was_given(rig: Rig) -> None:
@@ -332,7 +326,7 @@ async def test_a_token_endpoint_that_keeps_answering_html_fails_the_login(rig: R
         assert done["status"] == "failed", done
         assert done["error"]["code"] == LoginFailed.code
         assert "HTML page (HTTP 403)" in done["error"]["data"]["detail"]
-        assert await stored(daemon, "kimi-coding") == []
+        assert await daemon.credentials("kimi-coding") == []
     assert polls(rig, "kimi-coding") == 3
 
 
@@ -356,7 +350,7 @@ async def test_a_copilot_exchange_that_fails_after_approval_fails_the_login_type
         assert done["status"] == "failed", done
         assert done["error"]["code"] == LoginFailed.code
         assert "HTTP 500" in done["error"]["data"]["detail"]
-        assert await stored(daemon, "github-copilot") == []
+        assert await daemon.credentials("github-copilot") == []
 
 
 # --- the CLI a person runs --------------------------------------------------------------------

@@ -25,7 +25,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,7 +49,7 @@ from tests.fakes.oauth import codex, rfc8628
 from tests.fakes.oauth.grants import issue
 from tests.fakes.oauth.server import Fault
 from tests.fakes.oauth.wire import jwt
-from tests.support.daemon import REPO, DaemonProcess
+from tests.support.daemon import DaemonProcess, run_python
 from tests.support.live_logins import (
     DEVICE_LOGINS,
     Recorder,
@@ -100,14 +99,10 @@ def renewals(rig: Rig, provider: str) -> int:
     return rig.fake.refresh_counts[provider]
 
 
-def call_token(provider: str) -> str:
-    return "copilot" if provider == "github-copilot" else "access"
-
-
 def refuse_live_tokens(rig: Rig, provider: str) -> None:
     """The provider stops taking the tokens it handed out for calls (a password change, a
     revoked session): the daemon still thinks they are good."""
-    for token in rig.fake.live_tokens(provider, call_token(provider)):
+    for token in rig.call_tokens(provider):
         rig.fake.revoke_token(token)
 
 
@@ -117,23 +112,14 @@ def refresh_tokens_sent(rig: Rig, provider: str) -> list[str]:
 
 
 async def record(daemon: Recorder, provider: str) -> dict[str, Any] | None:
-    status = await daemon.call("auth.status")
-    rows = [row for row in status["credentials"] if row["provider"] == provider]
+    rows = await daemon.credentials(provider)
     return rows[0] if rows else None
 
 
 def cli(rig: Rig, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m daemon ARGS --socket <the rig's>``, its output kept for the leak check."""
     env = {k: v for k, v in rig.daemon.env.items() if k != "NOTIFY_SOCKET"}
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "daemon", *args, "--socket", str(rig.daemon.socket)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_python("-m", "daemon", *args, "--socket", str(rig.daemon.socket), env=env)
     rig.answers += [done.stdout, done.stderr]
     return done
 
@@ -172,7 +158,7 @@ async def test_a_token_the_provider_refuses_is_renewed_once_and_the_call_retried
     assert renewals(rig, provider) == 1
     refused, retried = rig.tokens_sent(scenario)
     assert refused != retried
-    assert rig.fake.live_tokens(provider, call_token(provider)) == [retried]
+    assert rig.call_tokens(provider) == [retried]
 
 
 async def test_a_call_refused_again_right_after_a_renewal_is_not_renewed_twice(rig: Rig) -> None:
@@ -429,15 +415,21 @@ async def test_a_refused_token_whose_renewal_fails_is_a_retryable_error_that_los
     assert rig.fake.refresh_counts["kimi-coding"] == 1
 
 
+async def call_while_the_renewal_hangs(rig: Rig, daemon: Recorder, timeout_ms: int) -> None:
+    """kimi's tokens are refused and the server holds the renewal that follows: the call ends
+    at ``timeout_ms`` with the renewal still in flight."""
+    await log_in(rig, daemon, "kimi-coding")
+    refuse_live_tokens(rig, "kimi-coding")
+    rig.fake.fail(Fault.HANG, "kimi-coding")
+    with pytest.raises(UpstreamTimeout):
+        await daemon.call("chat.send", {**ask("kimi-coding", marker()), "timeoutMs": timeout_ms})
+
+
 async def test_a_renewal_the_server_never_answers_ends_the_call_and_still_lands(
     rig: Rig,
 ) -> None:
     async with rig.client() as daemon:
-        await log_in(rig, daemon, "kimi-coding")
-        refuse_live_tokens(rig, "kimi-coding")
-        rig.fake.fail(Fault.HANG, "kimi-coding")
-        with pytest.raises(UpstreamTimeout):
-            await daemon.call("chat.send", {**ask("kimi-coding", marker()), "timeoutMs": 1500})
+        await call_while_the_renewal_hangs(rig, daemon, timeout_ms=1500)
         # The server now answers the refresh it was holding (and rotates the refresh token).
         # The daemon must still take that answer into the vault: the old refresh token is
         # spent, and presenting it again would revoke the login.
@@ -504,11 +496,7 @@ async def test_a_renewal_in_flight_when_the_daemon_stops_still_lands_in_the_vaul
     rig: Rig,
 ) -> None:
     async with rig.client() as daemon:
-        await log_in(rig, daemon, "kimi-coding")
-        refuse_live_tokens(rig, "kimi-coding")
-        rig.fake.fail(Fault.HANG, "kimi-coding")
-        with pytest.raises(UpstreamTimeout):
-            await daemon.call("chat.send", {**ask("kimi-coding", marker()), "timeoutMs": 1000})
+        await call_while_the_renewal_hangs(rig, daemon, timeout_ms=1000)
     rig.daemon.proc.send_signal(signal.SIGTERM)
     logged(rig.daemon, "daemon_draining")
     rig.fake.clear_faults()  # the answer comes while the daemon is on its way out

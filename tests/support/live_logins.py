@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from daemon.client import Client
-from daemon.errors import DaemonError
 from tests.fakes.families.logins import bearer
 from tests.fakes.families.script import expected_text
 from tests.fakes.families.server import FakeFamilies, load_wires
@@ -33,14 +32,13 @@ from tests.fakes.families.wire import Wire
 from tests.fakes.oauth.server import FakeOAuth
 from tests.support.daemon import DaemonProcess, start_daemon
 from tests.support.leaks import assert_nothing_leaked, issued_secrets
+from tests.support.logins import LOG_EVERYTHING, Answers
 from tests.support.oauth import ThreadedOAuth, running_oauth
 from tests.support.upstream import Threaded, threaded_families
 
 # The logins with a device method, each with a chat fake of its family.
 DEVICE_LOGINS = ("qwen-portal", "kimi-coding", "minimax-portal", "github-copilot", "openai-codex")
 QUESTION = "how warm is Lisbon"
-# The leak check reads every line the daemon can write, debug ones included.
-LOG_EVERYTHING = ("--log-level", "debug")
 # The token kind a call carries: Copilot calls with the token its exchange minted.
 _CALL_TOKEN = {"github-copilot": "copilot"}
 # What each family insists on besides a live token (the families' own fakes say why).
@@ -57,8 +55,12 @@ def _any_headers(headers: Mapping[str, str], oauth: FakeOAuth) -> bool:
     return True
 
 
+def _call_token(provider: str) -> str:
+    return _CALL_TOKEN.get(provider, "access")
+
+
 def _live_wire(wire: Wire, oauth: FakeOAuth) -> Wire:
-    kind = _CALL_TOKEN.get(wire.provider, "access")
+    kind = _call_token(wire.provider)
     rule = _RULES.get(wire.provider, _any_headers)
 
     def authorized(headers: Mapping[str, str], query: Mapping[str, str], key: str) -> bool:
@@ -115,18 +117,13 @@ class Recorder:
     """A daemon client that keeps every answer, results and errors alike, for the leak check."""
 
     def __init__(self, client: Client, answers: list[object]) -> None:
-        self.client = client
-        self.answers = answers
+        # ``Client.call``, remembering what came back in ``answers``.
+        self.call = Answers(answers).recording(client)
 
-    async def call(self, method: str, params: Mapping[str, Any] | None = None) -> Any:
-        """``Client.call``, remembering what came back."""
-        try:
-            result = await self.client.call(method, params)
-        except DaemonError as exc:
-            self.answers.append(exc.to_rpc())
-            raise
-        self.answers.append(result)
-        return result
+    async def credentials(self, provider: str) -> list[dict[str, Any]]:
+        """auth.status's credential rows for ``provider``."""
+        status = await self.call("auth.status")
+        return [row for row in status["credentials"] if row["provider"] == provider]
 
 
 @dataclasses.dataclass
@@ -184,6 +181,11 @@ class Rig:
     def chats_for(self, marker: str) -> list[Any]:
         """The chat fake's requests of the call whose model carried ``marker``."""
         return self.chat.fake.requests_for(marker)
+
+    def call_tokens(self, provider: str) -> list[str]:
+        """The live tokens the server issued that a call to ``provider`` carries (Copilot's:
+        those its exchange minted), oldest first."""
+        return self.fake.live_tokens(provider, _call_token(provider))
 
     def tokens_sent(self, marker: str) -> list[str]:
         """The bearer tokens the calls marked ``marker`` carried, in order."""
