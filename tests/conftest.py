@@ -1,4 +1,6 @@
-"""Shared fixtures: a real daemon process (with the test methods) and a session per transport."""
+"""Shared fixtures: a real daemon process (with the test methods), a session per transport, the
+fake OpenAI provider, and for the login specs the fake authorization server and the answers
+their daemons gave."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import pytest
 from rpc_schema import load_openrpc
 from tests.fakes import cassettes
 from tests.support.daemon import DaemonProcess, serving_daemon
+from tests.support.logins import Answers
+from tests.support.oauth import ThreadedOAuth, running_oauth
 from tests.support.transports import TRANSPORTS, Session, connected
 from tests.support.upstream import ThreadedUpstream, upstream_config
 
@@ -63,6 +67,20 @@ async def chat_session(
     """A connected session to the chat daemon, once per transport."""
     async with connected(request.param, chat_daemon) as opened:
         yield opened
+
+
+@pytest.fixture(scope="module")
+def oauth() -> Iterator[ThreadedOAuth]:
+    """The fake authorization server for a whole module; codex's redirect may use any loopback
+    port."""
+    with running_oauth() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def answers() -> Answers:
+    """Every answer a module's daemons gave, for its leak check."""
+    return Answers()
 
 
 def result_validator(method: str) -> Any:

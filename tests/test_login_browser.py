@@ -37,7 +37,7 @@ from tests.fakes.oauth import codex, google
 from tests.fakes.oauth.server import Fault
 from tests.fakes.oauth.wire import s256
 from tests.support.daemon import DaemonProcess
-from tests.support.leaks import assert_nothing_leaked, issued_secrets
+from tests.support.leaks import assert_daemon_leaked_nothing
 from tests.support.logins import (
     WAIT_MS,
     Answers,
@@ -57,18 +57,6 @@ CODEX = "openai-codex"
 GEMINI = "google-gemini-cli"
 CODEX_SCOPES = ["openid", "profile", "email", "offline_access"]
 TTL_S = 0.5  # the short-lived daemon's flow lifetime
-
-
-@pytest.fixture(scope="module")
-def oauth() -> Iterator[ThreadedOAuth]:
-    """The fake for the whole module; codex's redirect may use any loopback port."""
-    with running_oauth() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def answers() -> Answers:
-    return Answers()
 
 
 @pytest.fixture(scope="module")
@@ -656,5 +644,4 @@ def test_no_token_code_or_verifier_reached_a_log_an_answer_or_the_state_dir(
     oauth: ThreadedOAuth, daemon: DaemonProcess, answers: Answers
 ) -> None:
     """The running daemon so far; each daemon is checked again once it has stopped."""
-    secrets = issued_secrets(oauth.fake)
-    assert_nothing_leaked(daemon.log_text(), daemon.state_dir, answers.seen, secrets)
+    assert_daemon_leaked_nothing(daemon, answers.seen, oauth.fake)

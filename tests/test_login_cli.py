@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.support.daemon import REPO, DaemonProcess
-from tests.support.leaks import assert_nothing_leaked, issued_secrets
+from tests.support.leaks import assert_daemon_leaked_nothing
 from tests.support.logins import (
     WAIT_MS,
     Answers,
@@ -26,21 +26,10 @@ from tests.support.logins import (
     query,
     redirect_port,
 )
-from tests.support.oauth import ThreadedOAuth, running_oauth
+from tests.support.oauth import ThreadedOAuth
 
 CODEX = "openai-codex"
 EXIT_TIMEOUT_S = 30.0  # a safety net: every run here ends well before it
-
-
-@pytest.fixture(scope="module")
-def oauth() -> Iterator[ThreadedOAuth]:
-    with running_oauth() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def answers() -> Answers:
-    return Answers()
 
 
 @pytest.fixture(scope="module")
@@ -157,5 +146,4 @@ def test_nothing_the_cli_logins_saw_leaked(
     oauth: ThreadedOAuth, daemon: DaemonProcess, answers: Answers
 ) -> None:
     """No secret in the daemon's log, its answers, what the CLI printed, or the state dir."""
-    secrets = issued_secrets(oauth.fake)
-    assert_nothing_leaked(daemon.log_text(), daemon.state_dir, answers.seen, secrets)
+    assert_daemon_leaked_nothing(daemon, answers.seen, oauth.fake)

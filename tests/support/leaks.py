@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from tests.support.daemon import DaemonProcess
+
 
 def files_holding(root: Path, secrets: Iterable[str]) -> list[str]:
     """Files under ``root`` whose bytes contain any of ``secrets`` (as ``path: secret#``)."""
@@ -51,3 +53,11 @@ def assert_nothing_leaked(
     assert not in_log, f"secret(s) #{in_log} in the daemon's log"
     assert not in_answers, f"secret(s) #{in_answers} in an RPC answer"
     assert files_holding(state_dir, wanted) == []
+
+
+def assert_daemon_leaked_nothing(
+    daemon: DaemonProcess, answers: Iterable[object], oauth: Any
+) -> None:
+    """No secret the fake authorization server ``oauth`` issued or was shown is in
+    ``daemon``'s log, in ``answers``, or in a file under its state dir."""
+    assert_nothing_leaked(daemon.log_text(), daemon.state_dir, answers, issued_secrets(oauth))

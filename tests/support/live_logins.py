@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from daemon.client import Client
@@ -31,7 +30,7 @@ from tests.fakes.families.server import FakeFamilies, load_wires
 from tests.fakes.families.wire import Wire
 from tests.fakes.oauth.server import FakeOAuth
 from tests.support.daemon import DaemonProcess, start_daemon
-from tests.support.leaks import assert_nothing_leaked, issued_secrets
+from tests.support.leaks import assert_daemon_leaked_nothing
 from tests.support.logins import LOG_EVERYTHING, Answers
 from tests.support.oauth import ThreadedOAuth, running_oauth
 from tests.support.upstream import Threaded, threaded_families
@@ -210,12 +209,7 @@ def answered(result: Mapping[str, Any]) -> None:
 
 def check_leaks(rig: Rig, daemon: DaemonProcess, extra: list[object] | None = None) -> None:
     """No issued secret in ``daemon``'s log or state dir, or in any answer collected."""
-    assert_nothing_leaked(
-        daemon.log_text(),
-        Path(daemon.state_dir),
-        [*rig.answers, *(extra or [])],
-        issued_secrets(rig.fake),
-    )
+    assert_daemon_leaked_nothing(daemon, [*rig.answers, *(extra or [])], rig.fake)
 
 
 @contextlib.contextmanager

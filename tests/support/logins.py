@@ -22,7 +22,7 @@ import aiohttp
 from daemon.client import Client
 from daemon.errors import DaemonError
 from tests.support.daemon import DaemonProcess, serving_daemon
-from tests.support.leaks import assert_nothing_leaked, issued_secrets
+from tests.support.leaks import assert_daemon_leaked_nothing
 from tests.support.oauth import ThreadedOAuth
 
 LOG_EVERYTHING = ("--log-level", "debug")
@@ -69,9 +69,7 @@ def login_daemon(
     with serving_daemon(config=config, args=LOG_EVERYTHING, **kwargs) as daemon:
         yield daemon
         assert daemon.stop() == 0
-        assert_nothing_leaked(
-            daemon.log_text(), daemon.state_dir, answers.seen, issued_secrets(oauth.fake)
-        )
+        assert_daemon_leaked_nothing(daemon, answers.seen, oauth.fake)
 
 
 def with_redirect_port(config: str, value: str) -> str:
