@@ -107,6 +107,12 @@ def test_config_overrides_every_endpoint_and_the_port() -> None:
         ({"openai-codex": {"redirect_port": 70000}}, "oauth.openai-codex.redirect_port"),
         ({"github-copilot": {"enabled": "yes"}}, "oauth.github-copilot.enabled"),
         ({"openai-codex": {"scopes": [1]}}, "oauth.openai-codex.scopes"),
+        ({"flow_ttl_s": 0}, "oauth.flow_ttl_s"),
+        ({"flow_ttl_s": "10"}, "oauth.flow_ttl_s"),
+        ({"flow_ttl_s": True}, "oauth.flow_ttl_s"),
+        ({"openai-codex": {"redirect_port": []}}, "oauth.openai-codex.redirect_port"),
+        ({"openai-codex": {"redirect_port": [1455, 70000]}}, "oauth.openai-codex.redirect_port"),
+        ({"openai-codex": {"redirect_port": [0, 1455]}}, "oauth.openai-codex.redirect_port"),
     ],
 )
 def test_a_bad_oauth_table_stops_the_daemon_naming_the_key(
