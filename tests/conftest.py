@@ -1,6 +1,6 @@
 """Shared fixtures: a real daemon process (with the test methods), a session per transport, the
-fake OpenAI provider, and for the login specs the fake authorization server and the answers
-their daemons gave."""
+fake OpenAI provider, for the login specs the fake authorization server and the answers their
+daemons gave, and a WebSocket RPC connection to whatever ``daemon`` a module defines."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.support.logins import Answers
 from tests.support.oauth import ThreadedOAuth, running_oauth
 from tests.support.transports import TRANSPORTS, Session, connected
 from tests.support.upstream import ThreadedUpstream, upstream_config
+from tests.support.wsrpc import Rpc, websocket
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -81,6 +82,13 @@ def oauth() -> Iterator[ThreadedOAuth]:
 def answers() -> Answers:
     """Every answer a module's daemons gave, for its leak check."""
     return Answers()
+
+
+@pytest.fixture
+async def rpc(daemon: DaemonProcess) -> AsyncIterator[Rpc]:
+    """A WebSocket RPC connection to the module's own ``daemon`` fixture."""
+    async with websocket(daemon) as opened:
+        yield opened
 
 
 def result_validator(method: str) -> Any:

@@ -15,7 +15,7 @@ the login comes from ``auth.oauth.import`` before the first case.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -46,7 +46,7 @@ from tests.fakes.families.wire import Wire
 from tests.support.daemon import DaemonProcess
 from tests.support.sign_ins import signed_in_daemon
 from tests.support.upstream import Threaded, threaded_families
-from tests.support.wsrpc import Rpc, websocket
+from tests.support.wsrpc import Rpc
 
 WIRES = load_wires()
 KEYED = [w for w in WIRES if w.sign_in is None]
@@ -83,12 +83,6 @@ def daemon(
     config = contract_config(fake.base_url)
     with signed_in_daemon(home, LOGINS, fake.base_url, config) as process:
         yield process
-
-
-@pytest.fixture
-async def rpc(daemon: DaemonProcess) -> AsyncIterator[Rpc]:
-    async with websocket(daemon) as opened:
-        yield opened
 
 
 @pytest.fixture(params=WIRES, ids=[w.provider for w in WIRES])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,6 @@ def daemon(fake: Threaded[FakeFamilies], home: Path) -> Iterator[DaemonProcess]:
     config = _config(fake.base_url, LOGINS)
     with signed_in_daemon(home, LOGINS, fake.base_url, config) as process:
         yield process
-
-
-@pytest.fixture
-async def rpc(daemon: DaemonProcess) -> AsyncIterator[Rpc]:
-    async with websocket(daemon) as opened:
-        yield opened
 
 
 def scenario() -> str:
