@@ -1,5 +1,10 @@
-"""Playwright website bridges (chat.z.ai, chat.qwen.ai).
+"""Website bridges: chat.z.ai and chat.qwen.ai driven in a real Chromium when no key is there.
 
-Imported lazily by the daemon, never at start: ``import daemon`` must not import playwright.
-The bridges themselves arrive with their own issue; this package holds the import name.
+Imported lazily by the daemon (``daemon.app`` opens :class:`bridges.runner.Bridges` in its
+lifecycle); playwright itself loads only with the first browser (:mod:`bridges.browser` is the
+one module that imports it). The engine: :mod:`bridges.runner` (queues, recovery, status),
+:mod:`bridges.flow` (one turn on a page), :mod:`bridges.tap` (the site's own completion stream,
+copied to Python), :mod:`bridges.browser` and :mod:`bridges.procs` (Chromium's lifecycle).
+A site is one module filling in :class:`bridges.site.SiteSpec` (``bridges/zai.py``,
+``bridges/qwen.py``; see :mod:`bridges.site` for the contract).
 """

@@ -16,7 +16,8 @@ from daemon.access import tcp_guard
 from daemon.auth.identity import client_identity
 from daemon.auth.login_config import LoginCatalog
 from daemon.auth.service import Auth
-from daemon.config import Settings
+from daemon.config import BridgeSettings, Settings, bridge_settings
+from daemon.errors import ConfigInvalid
 from daemon.providers.catalog import PROVIDERS
 from daemon.providers.lookup import Registry
 from daemon.providers.model import AuthStyle
@@ -86,16 +87,31 @@ def core_health_checks(state: DaemonState) -> dict[str, HealthCheck]:
         "config": config,
         "providers": providers,
         "vault": vault,
+        "browser": lambda: _browser_health(state),
     }
+
+
+async def _browser_health(state: DaemonState) -> ComponentHealth:
+    """The website bridges' Chromium: running, or which one the first bridge call starts."""
+    if state.bridges is None:
+        return {"status": "unavailable", "detail": "not started"}
+    report = (await asyncio.to_thread(state.bridges.status))["browser"]
+    where = report["executable"] or "Playwright's own Chromium"
+    if report["running"]:
+        return {"status": "ready", "detail": f"running ({where})"}
+    return {"status": "ready", "detail": f"starts with the first bridge call ({where})"}
 
 
 @dataclass(frozen=True, slots=True)
 class RoutingSetup:
-    """What the router and the logins are built from, checked before the daemon listens."""
+    """What the router, the logins and the website bridges are built from, checked before
+    the daemon listens."""
 
     registry: Registry
     policy: Policy
     logins: LoginCatalog
+    bridges: BridgeSettings
+    sites: frozenset[str]  # every website bridge: the catalog's, and [bridges.<site>] tables
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingSetup:
@@ -103,11 +119,34 @@ class RoutingSetup:
         providers = settings.sections.get("providers", {})
         # Every keyed provider without a login row of its own still takes an API key.
         key_only = {row.id: row.docs_url for row in PROVIDERS if row.auth is not AuthStyle.NONE}
+        registry = Registry(PROVIDERS, providers, source)
+        bridges = bridge_settings(settings.sections, source)
         return cls(
-            Registry(PROVIDERS, providers, source),
+            registry,
             load_policy(settings.sections, source),
             LoginCatalog.from_config(settings.sections.get("oauth", {}), source, key_only),
+            bridges,
+            _sites(registry, bridges, source),
         )
+
+
+def _sites(registry: Registry, bridges: BridgeSettings, source: str) -> frozenset[str]:
+    """The website bridges; a [bridges.<site>] table for none of the catalog's sites must name
+    its spec, and a provider's ``bridge`` must name a site."""
+    builtin = {row.bridge.site for row in PROVIDERS if row.bridge}
+    for name, site in bridges.sites.items():
+        if name not in builtin and site.spec is None:
+            known = ", ".join(sorted(builtin))
+            raise ConfigInvalid(
+                source, f"bridges.{name}", f"not a known site ({known}); a new one needs spec"
+            )
+    sites = frozenset(builtin | set(bridges.sites))
+    for row in registry.rows():
+        if row.bridge is not None and row.bridge.site not in sites:
+            raise ConfigInvalid(
+                source, f"providers.{row.id}.bridge", f"no website bridge {row.bridge.site!r}"
+            )
+    return sites
 
 
 def services(
@@ -130,7 +169,14 @@ def services(
                 state.router = Router(
                     routing.registry, routing.policy, session, auth.sessions, os.environ
                 )
-                yield
+                # Imported here: the bridges' modules are not part of the daemon's start-up
+                # imports (playwright itself loads only with the first browser).
+                from bridges.runner import Bridges
+
+                async with Bridges(routing.bridges, state_dir, routing.sites) as bridges:
+                    state.router.bridges = state.bridges = bridges
+                    yield
+                    state.router.bridges = state.bridges = None
                 state.router, state.auth = None, None
 
     return lifecycle

@@ -245,3 +245,99 @@ def _env_value(name: str, where: str, key: str, environ: Mapping[str, str]) -> s
         return environ[name]
     except KeyError:
         raise ConfigInvalid(where, key, f"environment variable {name} is not set") from None
+
+
+# --- [bridges] -------------------------------------------------------------------------------
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ValueError("must be true or false")
+
+
+def _as_count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("must be a whole number, 0 or more")
+    return value
+
+
+def _as_url(value: object) -> str:
+    if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
+        raise ValueError('must be an http(s) URL like "https://chat.z.ai"')
+    return value.rstrip("/")
+
+
+def _as_spec(value: object) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[\w.]+:\w+", value):
+        raise ValueError('must name a SiteSpec as "module:ATTRIBUTE"')
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """One ``[bridges.<site>]`` table."""
+
+    url: str | None = None  # the site's address; tests point it at a mock
+    spec: str | None = None  # "module:ATTR" of a SiteSpec; built-in sites need none
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSettings:
+    """The ``[bridges]`` table: Chromium, its timeouts and queue, and the sites."""
+
+    browser: Path | None = None  # else /usr/bin/chromium when present, else Playwright's own
+    headless: bool = True
+    idle_s: float = 600.0  # a site's browser closes after this long without a call
+    page_load_timeout_s: float = 30.0
+    first_chunk_timeout_s: float = 60.0
+    chunk_timeout_s: float = 120.0  # the most time between two chunks of an answer
+    queue_size: int = 4  # calls that may wait for a site while one generation runs
+    sites: Mapping[str, SiteSettings] = field(default_factory=dict)
+
+
+_BRIDGE_KEYS: Mapping[str, Callable[[object], Any]] = {
+    "browser": _as_path,
+    "headless": _as_bool,
+    "idle_s": _as_positive_float,
+    "page_load_timeout_s": _as_positive_float,
+    "first_chunk_timeout_s": _as_positive_float,
+    "chunk_timeout_s": _as_positive_float,
+    "queue_size": _as_count,
+}
+_SITE_KEYS: Mapping[str, Callable[[object], Any]] = {"url": _as_url, "spec": _as_spec}
+
+
+def bridge_settings(sections: Mapping[str, Any], source: str) -> BridgeSettings:
+    """The ``[bridges]`` table checked; ConfigInvalid names the key and what is wrong.
+
+    Scalar keys are settings; sub-tables are sites (whether a site exists is the caller's
+    check: it knows the catalog's sites).
+    """
+    table = sections.get("bridges", {})
+    if not isinstance(table, dict):
+        raise ConfigInvalid(source, "bridges", "must be a table")
+    values: dict[str, Any] = {}
+    sites: dict[str, SiteSettings] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            sites[key] = SiteSettings(**_checked(value, _SITE_KEYS, source, f"bridges.{key}."))
+        else:
+            values.update(_checked({key: value}, _BRIDGE_KEYS, source, "bridges."))
+    return BridgeSettings(**values, sites=sites)
+
+
+def _checked(
+    table: Mapping[str, Any],
+    parsers: Mapping[str, Callable[[object], Any]],
+    source: str,
+    prefix: str,
+) -> dict[str, Any]:
+    _reject_unknown(source, table.keys(), parsers, prefix)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        try:
+            values[key] = parsers[key](value)
+        except ValueError as exc:
+            raise ConfigInvalid(source, prefix + key, str(exc)) from None
+    return values

@@ -40,7 +40,13 @@ Every error a caller can see is a :class:`DaemonError`; each class carries its J
         ├── FlowRejected        -32045  wrong state, reused code, PKCE mismatch; flow still open
         ├── LoginNotAllowed     -32046  the method is not offered, or is opt-in and not enabled
         ├── LoginFailed         -32047  the authorization server failed or refused the login
-        └── KeyRejected         -32048  the provider refused the API key when it was checked
+        ├── KeyRejected         -32048  the provider refused the API key when it was checked
+        └── BridgeError         -32050..-32059  a website bridge failed; data.site names it
+            ├── BridgeChallenge      -32050  the site wants a person (captcha, slider, WAF check)
+            ├── BridgeBroken         -32051  the page changed; data.element: what was not found
+            ├── BridgeUnavailable    -32052  no Chromium, site unreachable, guest mode gone
+            ├── BridgeBusy           -32053  the site's queue is full; data.queueSize
+            └── NoDisplay            -32054  bridges.open with no display to show a window on
     Cancelled                   -32030  chat.cancel stopped the call
     RemoteError                       (client side) a code this version does not know
 
@@ -324,6 +330,47 @@ class KeyRejected(ServerError):
     next_step = (
         "Check the key and try again; auth.apikey.set with validate: false stores it unchecked."
     )
+
+
+class BridgeError(ServerError):
+    """A website bridge failed; ``data.site`` names the site. Another provider may still
+    answer (routing moves on to fallbacks unless output already reached the client)."""
+
+    code = -32059
+    message = "Website bridge error"
+    falls_back: ClassVar[bool] = True
+
+
+class BridgeChallenge(BridgeError):
+    code = -32050
+    message = "The website wants a person to pass a check"
+    next_step = (
+        "Call bridges.open {site} on a desktop, do what data.action says in the window, then retry."
+    )
+
+
+class BridgeBroken(BridgeError):
+    code = -32051
+    message = "The website changed"
+    next_step = "Update switchboard; data.element names the part of the page that was not found."
+
+
+class BridgeUnavailable(BridgeError):
+    code = -32052
+    message = "The website bridge is unavailable"
+    next_step = "See data.detail: install Chromium, check the site is reachable, or use an API key."
+
+
+class BridgeBusy(BridgeError):
+    code = -32053
+    message = "The website bridge is busy"
+    next_step = "Retry when the calls ahead have finished (bridges.status shows the queue)."
+
+
+class NoDisplay(BridgeError):
+    code = -32054
+    message = "No display for a browser window"
+    next_step = "Run it in a desktop session (DISPLAY or WAYLAND_DISPLAY set) on this machine."
 
 
 class Cancelled(DaemonError):

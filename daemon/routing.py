@@ -6,6 +6,11 @@ with jitter, at least ``Retry-After``) and try again, rotating to the next key o
 failure that another provider might not have moves on to the next candidate (model
 fallbacks, then fallback providers). Once output has reached the client nothing is retried.
 Each attempt is written into the result's ``route``.
+
+A candidate a website bridge serves (chat.send's ``route``: "bridge", or "auto" when no
+credential resolves for a provider with a bridge) takes :func:`daemon.routes.via_bridge`
+instead: no retries or breaker there (the bridge recovers what a reload fixes, once), but a
+failure before any output still moves on to the next candidate.
 """
 
 from __future__ import annotations
@@ -13,18 +18,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
 
 import aiohttp
 
 from daemon.adapters import adapter_for
 from daemon.adapters.checks import check_stop, check_tools
-from daemon.adapters.types import Assembly, ChatCall, Event, Target, Usage
+from daemon.adapters.types import Assembly, ChatCall, Target
 from daemon.auth.credentials import Credentials, Vault, resolve
 from daemon.auth.records import DEFAULT_ACCOUNT
 from daemon.errors import (
+    BridgeError,
     CircuitOpen,
     DaemonError,
     KeyRejected,
@@ -39,27 +44,21 @@ from daemon.log import REDACTED, get_logger
 from daemon.providers.lookup import Registry, template_fields
 from daemon.providers.model import AuthStyle, Provider, Quirk
 from daemon.reliability import Breaker, Deadline, Policy, backoff_s
+from daemon.routes import (
+    Attempt,
+    BridgeService,
+    CallState,
+    ChatResult,
+    Emit,
+    Route,
+    bridge_site,
+    credentials_for,
+    log_attempt,
+    skipped,
+    via_bridge,
+)
 
-Emit = Callable[[list[Event]], Awaitable[None]]  # the events of one upstream read
 log = get_logger("daemon.routing")
-
-
-class Attempt(TypedDict, total=False):
-    provider: str
-    model: str
-    outcome: str  # "ok", or the error's class name, or "skipped: <why>"
-    code: int
-    status: int
-    durationMs: int
-
-
-class ChatResult(TypedDict):
-    provider: str
-    model: str
-    message: dict[str, Any]
-    finishReason: str
-    usage: Usage
-    route: list[Attempt]
 
 
 @dataclass(slots=True)
@@ -72,6 +71,7 @@ class Router:
     vault: Vault
     environ: Mapping[str, str]
     breakers: dict[str, Breaker] = field(default_factory=dict)
+    bridges: BridgeService | None = None  # set while the daemon runs
 
     def breaker(self, provider_id: str) -> Breaker:
         if provider_id not in self.breakers:
@@ -88,8 +88,9 @@ class Router:
             raise RequestInvalid("name a provider (or set [defaults].provider)", field="provider")
         first = self.registry.resolve(provider_name)
         model = model or self.registry.settings(first.id).default_model or first.default_model
-        if not model:
+        if not model and first.bridge is None:  # a bridge may use the site's own default
             raise RequestInvalid(f"name a model for {first.id}", field="model")
+        model = model or ""
         candidates = [(first, model)]
         for spec in self.policy.model_fallbacks.get(f"{first.id}/{model}", ()):
             name, _, fallback_model = spec.partition("/")
@@ -106,8 +107,19 @@ class Router:
         return list(unique.values())
 
     async def models(self, provider: Provider) -> tuple[str, list[str]]:
-        """("live", ids) from the provider's /models, or ("catalog", hints) when that fails."""
+        """("live", ids) from the provider's /models, ("bridge", ids) read from its website
+        when no credential resolves and it has a bridge, or ("catalog", hints)."""
         settings = self.registry.settings(provider.id)
+        site = bridge_site(self.bridges, provider)
+        if site is not None and self.bridges is not None:
+            try:
+                keyless = not await credentials_for(
+                    provider, settings, self.vault, self.environ, bridges=self.bridges
+                )
+            except DaemonError:
+                keyless = False  # a record it cannot read: the API path below says so
+            if keyless:
+                return "bridge", await self.bridges.models(site)
         if not provider.has(Quirk.NO_MODELS_ENDPOINT) and provider.base_url is not None:
             try:
                 credentials = await resolve(provider, settings, self.vault, self.environ)
@@ -174,25 +186,32 @@ class Router:
         emit: Emit | None,
         request_key: str | None = None,
         timeout_ms: int | None = None,
+        route: Route = Route.AUTO,
+        conversation_id: str | None = None,
     ) -> ChatResult:
-        """Run ``call`` against the candidates; the first success wins."""
-        route: list[Attempt] = []
+        """Run ``call`` against the candidates; the first success wins. ``route`` says whether
+        a website bridge may serve (``conversation_id`` continues a bridge's chat)."""
+        attempts: list[Attempt] = []
         total_s = (timeout_ms or self.policy.total_timeout_ms) / 1000
-        call_state = _CallState(emit, asyncio.get_running_loop().time() + total_s)
+        call_state = CallState(
+            emit, asyncio.get_running_loop().time() + total_s, route, conversation_id
+        )
         try:
             async with asyncio.timeout(total_s):
-                return await self._first_success(candidates, call, call_state, route, request_key)
+                return await self._first_success(
+                    candidates, call, call_state, attempts, request_key
+                )
         except TimeoutError:
             error = UpstreamTimeout(f"the call took longer than {total_s:g}s", phase="total")
-            raise _failed(error, route) from None
+            raise _failed(error, attempts) from None
         except DaemonError as exc:
-            raise _failed(exc, route) from None
+            raise _failed(exc, attempts) from None
 
     async def _first_success(
         self,
         candidates: list[tuple[Provider, str]],
         call: ChatCall,
-        state: _CallState,
+        state: CallState,
         route: list[Attempt],
         request_key: str | None,
     ) -> ChatResult:
@@ -201,65 +220,77 @@ class Router:
         for provider, model in candidates:
             if images and provider.has(Quirk.TEXT_ONLY):
                 last = Unsupported(f"{provider.id} does not accept images", provider=provider.id)
-                route.append(
-                    {"provider": provider.id, "model": model, "outcome": "skipped: no image input"}
-                )
-                continue
-            breaker = self.breaker(provider.id)
-            if not breaker.allow():
-                last = CircuitOpen(
-                    f"{provider.id} is failing",
-                    provider=provider.id,
-                    retryAfterMs=breaker.retry_after_ms(),
-                )
-                route.append(
-                    {"provider": provider.id, "model": model, "outcome": "skipped: circuit open"}
-                )
+                route.append(skipped(provider, model, "no image input"))
                 continue
             try:
-                credentials = await resolve(
+                credentials = await credentials_for(
                     provider,
                     self.registry.settings(provider.id),
                     self.vault,
                     self.environ,
                     request_key,
+                    state.route,
+                    self.bridges,
                 )
-                check_tools(call.tools, provider.family)
-                check_stop(call.stop, provider.family)
-                target = self.target(provider, model, credentials)
-                result = await self._with_retries(target, credentials, call, state, route)
-            except UpstreamError as exc:
-                _record_breaker(breaker, exc)
+            except DaemonError as exc:  # no credentials and no bridge, no bridge when asked
+                route.append(skipped(provider, model, type(exc).__name__, exc.code))
+                last = exc
+                continue
+            try:
+                if credentials is None:
+                    assert self.bridges is not None
+                    return await via_bridge(self.bridges, provider, model, call, state, route)
+                return await self._via_api(provider, model, credentials, call, state, route)
+            except (UpstreamError, BridgeError) as exc:
                 if state.started or not exc.falls_back:
                     raise
                 last = exc
-                continue
-            except DaemonError as exc:  # no credentials, unsupported family: try the next one
-                breaker.abandon()
-                route.append(
-                    {
-                        "provider": provider.id,
-                        "model": model,
-                        "outcome": f"skipped: {type(exc).__name__}",
-                        "code": exc.code,
-                    }
-                )
+            except DaemonError as exc:  # unsupported here (tools, a family): try the next one
+                if credentials is not None:  # (a bridge's attempt is in the route already)
+                    route.append(skipped(provider, model, type(exc).__name__, exc.code))
                 last = exc
-                continue
-            except BaseException:  # cancelled, or out of time: no verdict on the provider
-                breaker.abandon()
-                raise
-            breaker.succeeded()
-            return result
         assert last is not None
         raise last
+
+    async def _via_api(
+        self,
+        provider: Provider,
+        model: str,
+        credentials: Credentials,
+        call: ChatCall,
+        state: CallState,
+        route: list[Attempt],
+    ) -> ChatResult:
+        breaker = self.breaker(provider.id)
+        if not breaker.allow():
+            route.append(skipped(provider, model, "circuit open"))
+            raise CircuitOpen(
+                f"{provider.id} is failing",
+                provider=provider.id,
+                retryAfterMs=breaker.retry_after_ms(),
+            )
+        try:
+            if not model:
+                raise RequestInvalid(f"name a model for {provider.id}", field="model")
+            check_tools(call.tools, provider.family)
+            check_stop(call.stop, provider.family)
+            target = self.target(provider, model, credentials)
+            result = await self._with_retries(target, credentials, call, state, route)
+        except UpstreamError as exc:
+            _record_breaker(breaker, exc)
+            raise
+        except BaseException:  # not the provider's fault, cancelled, or out of time
+            breaker.abandon()
+            raise
+        breaker.succeeded()
+        return result
 
     async def _with_retries(
         self,
         target: Target,
         credentials: Credentials,
         call: ChatCall,
-        state: _CallState,
+        state: CallState,
         route: list[Attempt],
     ) -> ChatResult:
         keys = list(credentials.keys)
@@ -271,7 +302,7 @@ class Router:
                 assembly = await self._once(target, call, state)
             except UpstreamError as exc:
                 _hide_key(exc, target.key)
-                _log_attempt(route, target, started, exc)
+                log_attempt(route, target.provider.id, target.model, "api", started, exc)
                 exc.data.setdefault("provider", target.provider.id)
                 if renewable and isinstance(exc, UpstreamAuthFailed) and not state.started:
                     renewable = False  # once: a token refused right after renewal is dead
@@ -290,7 +321,7 @@ class Router:
                     raise  # out of retries, or the wait would outlast the call: this is the answer
                 await asyncio.sleep(delay)
                 continue
-            _log_attempt(route, target, started, None)
+            log_attempt(route, target.provider.id, target.model, "api", started, None)
             return {
                 "provider": target.provider.id,
                 "model": target.model,
@@ -313,7 +344,7 @@ class Router:
             login = minted
         return Credentials((login.bearer,), credentials.source, login)
 
-    async def _once(self, target: Target, call: ChatCall, state: _CallState) -> Assembly:
+    async def _once(self, target: Target, call: ChatCall, state: CallState) -> Assembly:
         """One request; first-byte and idle limits wrap the whole loop, never a yield."""
         adapter = adapter_for(target.provider.family)
         assembly = Assembly()
@@ -340,13 +371,6 @@ class Router:
         return assembly
 
 
-@dataclass(slots=True)
-class _CallState:
-    emit: Emit | None
-    deadline: float  # loop time at which the call's total timeout fires
-    started: bool = False
-
-
 def _now() -> float:
     return asyncio.get_running_loop().time()
 
@@ -363,22 +387,6 @@ def _record_breaker(breaker: Breaker, exc: UpstreamError) -> None:
         breaker.failed()
     else:
         breaker.abandon()
-
-
-def _log_attempt(
-    route: list[Attempt], target: Target, started: float, exc: DaemonError | None
-) -> None:
-    attempt: Attempt = {
-        "provider": target.provider.id,
-        "model": target.model,
-        "outcome": "ok" if exc is None else type(exc).__name__,
-        "durationMs": int((time.monotonic() - started) * 1000),
-    }
-    if exc is not None:
-        attempt["code"] = exc.code
-        if "status" in exc.data:
-            attempt["status"] = exc.data["status"]
-    route.append(attempt)
 
 
 def _failed(exc: DaemonError, route: list[Attempt]) -> DaemonError:

@@ -625,6 +625,8 @@ PROVIDERS: tuple[Provider, ...] = (
         base_url="https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
         env_keys=("DASHSCOPE_API_KEY", "QWEN_API_KEY"),
         aliases=("dashscope", "qwen"),
+        # Without a key, "qwen" is chat.qwen.ai's guest mode (the same models, other terms).
+        bridge=BridgeHint(site="qwen", website_url="https://chat.qwen.ai"),
         logins=(LoginMethod.API_KEY,),
         docs_url="https://www.alibabacloud.com/help/en/model-studio/models",
     ),

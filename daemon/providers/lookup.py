@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from daemon.errors import ConfigInvalid, UnknownProvider
-from daemon.providers.model import ApiFamily, AuthStyle, Provider, Quirk
+from daemon.providers.model import ApiFamily, AuthStyle, BridgeHint, Provider, Quirk
 
 CUSTOM_FORMS: Mapping[str, ApiFamily] = {
     "custom:": ApiFamily.OPENAI_COMPLETIONS,
@@ -38,6 +38,7 @@ _CONFIG_KEYS = frozenset(
         "default_model",
         "models",
         "env_keys",
+        "bridge",
     }
 )
 # Settings a family's adapter reads from Target.options; a row's base_url_template uses them too.
@@ -162,6 +163,8 @@ class Registry:
                 ) from None
         if "env_keys" in table:
             changes["env_keys"] = tuple(str(k) for k in table["env_keys"])
+        if "bridge" in table:
+            changes["bridge"] = _bridge(row, table["bridge"], source)
         return dataclasses.replace(row, **changes) if changes else row
 
     def find(self, name: str) -> Provider | None:
@@ -185,6 +188,10 @@ class Registry:
     def suggest(self, name: str) -> list[str]:
         """Ids (and aliases) that look like ``name``."""
         return difflib.get_close_matches(name.lower(), list(self._names), n=5, cutoff=0.6)
+
+    def bridged(self, site: str) -> Provider | None:
+        """The first provider (in catalog order) that the website bridge ``site`` serves."""
+        return next((r for r in self._rows.values() if r.bridge and r.bridge.site == site), None)
 
     def rows(self) -> list[Provider]:
         return sorted(self._rows.values(), key=lambda row: row.id)
@@ -212,6 +219,18 @@ def _custom_row(name: str, url: str, family: ApiFamily) -> Provider:
         auth=_CUSTOM_AUTH[family],
         key_optional=True,
     )
+
+
+def _bridge(row: Provider, value: Any, source: str) -> BridgeHint | None:
+    """``bridge = "<site>"`` serves the provider through that website bridge; ``false``: none.
+    Whether the site exists is checked with the [bridges] tables (daemon.app)."""
+    if value is False:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ConfigInvalid(
+            source, f"providers.{row.id}.bridge", 'must be a site name ("zai") or false'
+        )
+    return BridgeHint(site=value, website_url=row.bridge.website_url if row.bridge else "")
 
 
 def _options(table: Mapping[str, Any], source: str, where: str) -> dict[str, str]:

@@ -66,14 +66,18 @@ async def messages(request: web.Request) -> web.StreamResponse:
     try:
         prepared = await prepare(request, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
-            result = await router.chat(prepared.candidates, prepared.call, None)
+            result = await router.chat(
+                prepared.candidates, prepared.call, None, route=prepared.route
+            )
             answer = message(result, prepared.requested, next_id("msg_"))
             return web.Response(body=orjson.dumps(answer), content_type="application/json")
     except DaemonError as exc:
         return _error(exc)
     writer = _Stream(request, prepared.requested)
     try:
-        result = await router.chat(prepared.candidates, prepared.call, writer.emit)
+        result = await router.chat(
+            prepared.candidates, prepared.call, writer.emit, route=prepared.route
+        )
     except DaemonError as exc:
         return await writer.fail(exc)
     return await writer.finish(result)

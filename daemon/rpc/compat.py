@@ -2,8 +2,9 @@
 
 Each endpoint speaks its own wire (:mod:`daemon.rpc.openai_wire`, :mod:`daemon.rpc.anthropic_wire`);
 everything else is here, once: refusing work while the daemon drains and counting the request as
-in flight, reading the JSON body within the size limit, splitting ``provider/model``, checking the
-params with chat.send's schema, and planning the route.
+in flight, reading the JSON body within the size limit, splitting ``provider/model`` (and
+``<site>-web/model``, a website bridge), checking the params with chat.send's schema, and
+planning the route.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from daemon.adapters.types import ChatCall
 from daemon.errors import DaemonError, InvalidParams, ParseError, ShuttingDown, UnknownProvider
 from daemon.providers.lookup import Registry
 from daemon.providers.model import Provider
+from daemon.routes import Route
 from daemon.routing import Router
 from daemon.rpc.handlers.chat import SendParams, to_call
 from daemon.rpc.http import read_body
@@ -27,6 +29,9 @@ from daemon.rpc.keys import DISPATCHER, STATE
 
 ToSendParams = Callable[[Mapping[str, Any], str | None, str], dict[str, Any]]
 ErrorBody = Callable[[DaemonError], tuple[int, dict[str, Any]]]
+
+
+BRIDGE_SUFFIX = "-web"  # "zai-web/<model>": the zai site's bridge, whatever the credentials
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,7 @@ class Prepared:
     requested: str  # the model as the client wrote it (answers name it back)
     call: ChatCall
     candidates: list[tuple[Provider, str]]
+    route: Route = Route.AUTO
 
 
 SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -95,14 +101,20 @@ def router_of(request: web.Request) -> Router:
     return router
 
 
-def split_model(registry: Registry, model: Any) -> tuple[str | None, str]:
-    """``provider/model`` when the part before the first slash names a provider."""
+def split_model(registry: Registry, model: Any) -> tuple[str | None, str, Route]:
+    """``provider/model`` when the part before the first slash names a provider;
+    ``<site>-web/model`` is the site's website bridge (the first provider it serves)."""
     if not isinstance(model, str) or not model:
         raise InvalidParams("model is required", field="model", reason="is required")
     head, slash, rest = model.partition("/")
+    if slash and head.endswith(BRIDGE_SUFFIX):
+        bridged = registry.bridged(head.removesuffix(BRIDGE_SUFFIX))
+        if bridged is not None:
+            return bridged.id, rest, Route.BRIDGE
     if slash and rest and _names_a_provider(registry, head):
-        return head, rest
-    return None, model  # a bare model, or one with a slash in its name ("meta-llama/Llama-3")
+        return head, rest, Route.AUTO
+    # A bare model, or one with a slash in its name ("meta-llama/Llama-3").
+    return None, model, Route.AUTO
 
 
 def _names_a_provider(registry: Registry, name: str) -> bool:
@@ -135,9 +147,9 @@ async def prepare(request: web.Request, to_send_params: ToSendParams) -> Prepare
         state.track(task)
     router = router_of(request)
     body = await read_json(request, state.settings.max_body_bytes)
-    provider, model = split_model(router.registry, body.get("model"))
+    provider, model, route = split_model(router.registry, body.get("model"))
     validate = request.app[DISPATCHER].validators["chat.send"]
     params = cast(SendParams, validate(to_send_params(body, provider, model)))
     call = to_call(params, stream=bool(body.get("stream")))
     candidates = router.plan(params.get("provider"), params.get("model"))
-    return Prepared(body, str(body["model"]), call, candidates)
+    return Prepared(body, str(body["model"]), call, candidates, route)

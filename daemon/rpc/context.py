@@ -20,6 +20,7 @@ from daemon.config import Settings
 
 if TYPE_CHECKING:
     from daemon.auth.service import Auth
+    from daemon.routes import BridgeService
     from daemon.routing import Router
 
 HealthStatus = Literal["ready", "degraded", "unavailable"]
@@ -64,6 +65,7 @@ class DaemonState:
     openrpc: dict[str, Any]
     router: Router | None = None
     auth: Auth | None = None
+    bridges: BridgeService | None = None
     listeners: list[ListenerInfo] = field(default_factory=list)
     health_checks: dict[str, HealthCheck] = field(default_factory=dict)
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))

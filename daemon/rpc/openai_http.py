@@ -1,10 +1,10 @@
 """The OpenAI-compatible endpoint: ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
 The model is ``provider/model``, or a bare model for the default provider (or the one a
-``[[model_routes]]`` prefix picks). Requests become chat.send params, are checked by chat.send's
-schema and go through the same router; answers and errors come back in OpenAI's shapes. A
-stream's headers go out only with its first chunk, so failures before that (including every
-retry and fallback) still get a proper HTTP error status.
+``[[model_routes]]`` prefix picks), or ``<site>-web/model`` for a website bridge. Requests become
+chat.send params, are checked by chat.send's schema and go through the same router; answers and
+errors come back in OpenAI's shapes. A stream's headers go out only with its first chunk, so
+failures before that (including every retry and fallback) still get a proper HTTP error status.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from aiohttp import web
 
 from daemon.adapters.types import Event
 from daemon.errors import DaemonError
-from daemon.rpc.compat import LazyStream, json_error, prepare, router_of
+from daemon.rpc.compat import BRIDGE_SUFFIX, LazyStream, json_error, prepare, router_of
 from daemon.rpc.ids import next_id
 from daemon.rpc.openai_wire import (
     chunk,
@@ -82,7 +82,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         prepared = await prepare(request, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
-            result = await router.chat(prepared.candidates, prepared.call, None)
+            result = await router.chat(
+                prepared.candidates, prepared.call, None, route=prepared.route
+            )
             answer = completion(result, prepared.requested, next_id("chatcmpl-"))
             return web.Response(body=orjson.dumps(answer), content_type="application/json")
     except DaemonError as exc:
@@ -90,14 +92,17 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     writer = _Stream(request, prepared.requested)
     include_usage = bool((prepared.body.get("stream_options") or {}).get("include_usage"))
     try:
-        result = await router.chat(prepared.candidates, prepared.call, writer.emit)
+        result = await router.chat(
+            prepared.candidates, prepared.call, writer.emit, route=prepared.route
+        )
     except DaemonError as exc:
         return await writer.fail(exc)
     return await writer.finish(result, include_usage)
 
 
 async def models(request: web.Request) -> web.Response:
-    """``GET /v1/models``: the models of every configured provider, as ``provider/model``."""
+    """``GET /v1/models``: the models of every configured provider, as ``provider/model``, and
+    those of every website bridge already opened, as ``<site>-web/model``."""
     router = router_of(request)
     rows = [row for row in router.registry.rows() if router.registry.is_configured(row.id)]
     if router.policy.default_provider:
@@ -109,6 +114,13 @@ async def models(request: web.Request) -> web.Response:
         for row, listing in zip(rows, listings, strict=True)
         if not isinstance(listing, BaseException)
         for model in listing[1]
+    ]
+    # Website bridges' models, once a site's page has been read (listing launches no browser).
+    cached = router.bridges.cached_models() if router.bridges is not None else {}
+    data += [
+        {"id": f"{site}{BRIDGE_SUFFIX}/{model}", "object": "model", "created": 0, "owned_by": site}
+        for site, ids in cached.items()
+        for model in ids
     ]
     return web.Response(
         body=orjson.dumps({"object": "list", "data": data}), content_type="application/json"

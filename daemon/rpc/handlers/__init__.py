@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from daemon.rpc.dispatch import Handler
-from daemon.rpc.handlers import auth, chat, providers, system
+from daemon.rpc.handlers import auth, bridges, chat, providers, system
 
 METHODS: Mapping[str, Handler] = {
     "rpc.discover": system.discover,
@@ -29,4 +29,6 @@ METHODS: Mapping[str, Handler] = {
     "auth.oauth.import": auth.oauth_import,
     "chat.send": chat.send,
     "chat.cancel": chat.cancel,
+    "bridges.status": bridges.status,
+    "bridges.open": bridges.open_site,
 }

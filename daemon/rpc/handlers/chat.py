@@ -7,8 +7,8 @@ from typing import Any, TypedDict
 
 from daemon.adapters.checks import check_conversation
 from daemon.adapters.types import ChatCall, Event, ReasoningDelta, TextDelta, ToolCallDelta
-from daemon.errors import Cancelled, RequestInvalid, Unsupported
-from daemon.routing import Emit
+from daemon.errors import Cancelled, RequestInvalid
+from daemon.routes import Emit, Route
 from daemon.rpc.context import CallContext
 from daemon.rpc.handlers.providers import router_of
 from daemon.rpc.ids import next_id
@@ -93,9 +93,8 @@ def _emitter(ctx: CallContext) -> Emit:
 
 
 async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
-    """chat.send: one completion through routing; deltas first when streaming is possible."""
-    if params.get("route") == "bridge":
-        raise Unsupported("website bridges are not available in this version", field="route")
+    """chat.send: one completion through routing (an API or a website bridge, as ``route``
+    allows); deltas first when streaming is possible."""
     router = router_of(ctx)
     stream = bool(params.get("stream")) and ctx.notify is not None
     call = to_call(params, stream=stream)
@@ -111,6 +110,8 @@ async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
             _emitter(ctx) if stream else None,
             params.get("apiKey"),
             params.get("timeoutMs"),
+            Route(params.get("route", Route.AUTO)),
+            params.get("conversationId"),
         )
     except asyncio.CancelledError:
         if running is not None and running.discard(ctx.request_id) and task is not None:

@@ -1,0 +1,114 @@
+"""What ``/proc`` says about the bridges' Chromium processes (Linux).
+
+A process is named by its pid and its start time (clock ticks since boot, field 22 of
+``/proc/<pid>/stat``): a pid alone may have been reused by the time someone looks again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+@dataclass(frozen=True, slots=True)
+class Stat:
+    pid: int
+    state: str
+    ppid: int
+    pgrp: int
+    start: int
+
+
+def stat(pid: int) -> Stat | None:
+    """The process's stat line, or None when it is gone (or only a zombie is left)."""
+    try:
+        text = (PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return Stat(pid, fields[0], int(fields[1]), int(fields[2]), int(fields[19]))
+
+
+def alive(pid: int, start: int) -> bool:
+    """Whether the process that started at ``start`` still runs."""
+    found = stat(pid)
+    return found is not None and found.start == start
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and every live descendant of it."""
+    children: dict[int, list[int]] = {}
+    for entry in PROC.iterdir():
+        if entry.name.isdigit() and (found := stat(int(entry.name))) is not None:
+            children.setdefault(found.ppid, []).append(found.pid)
+    found_pids, index = [pid], 0
+    while index < len(found_pids):
+        found_pids.extend(children.get(found_pids[index], []))
+        index += 1
+    return found_pids
+
+
+@dataclass(frozen=True, slots=True)
+class Memory:
+    rss: int  # bytes resident, summed over the processes (shared pages count in each)
+    pss: int  # the proportional share: shared pages split among the processes that map them
+
+
+def memory(pid: int) -> Memory:
+    """The memory of ``pid``'s process tree."""
+    rss = pss = 0
+    for member in tree(pid):
+        with contextlib.suppress(OSError):
+            for line in (PROC / str(member) / "smaps_rollup").read_text().splitlines():
+                name, _, rest = line.partition(":")
+                if name == "Rss":
+                    rss += int(rest.split()[0]) * 1024
+                elif name == "Pss":
+                    pss += int(rest.split()[0]) * 1024
+    return Memory(rss, pss)
+
+
+def kill_tree(pid: int, start: int) -> bool:
+    """SIGKILL the process that started at ``start``, its process group when it leads one,
+    and its descendants; False when it was already gone."""
+    found = stat(pid)
+    if found is None or found.start != start:
+        return False
+    members = tree(pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if found.pgrp == pid:
+            os.killpg(pid, signal.SIGKILL)
+    for member in members:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(member, signal.SIGKILL)
+    return True
+
+
+def record(path: Path, pid: int) -> int | None:
+    """Write ``pid`` and its start time to ``path`` (0600); the start time, or None."""
+    found = stat(pid)
+    if found is None:
+        return None
+    path.write_text(json.dumps({"pid": pid, "start": found.start}))
+    path.chmod(0o600)
+    return found.start
+
+
+def reap(directory: Path) -> list[int]:
+    """Kill the processes recorded in ``directory/*.pid`` that still run; remove the records."""
+    reaped: list[int] = []
+    for path in sorted(directory.glob("*.pid")):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            entry = json.loads(path.read_text())
+            if kill_tree(int(entry["pid"]), int(entry["start"])):
+                reaped.append(int(entry["pid"]))
+        path.unlink(missing_ok=True)
+    return reaped
