@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import os
 import re
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,33 +40,7 @@ if TYPE_CHECKING:
 
 log = get_logger("bridges.browser")
 T = TypeVar("T")
-DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
 CLOSE_GRACE_S = 5.0
-# What stops Chromium calling home: no sync, updates, metrics, crash reports or pings.
-FLAGS = (
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--metrics-recording-only",
-    "--disable-breakpad",
-    "--disable-crash-reporter",
-    "--disable-domain-reliability",
-    "--disable-client-side-phishing-detection",
-    "--no-pings",
-)
-# Runs Chromium so that it dies with its parent (the driver), even when that is SIGKILLed.
-LAUNCHER = """#!{python} -IS
-# Written by switchboard's website bridges; rewritten at every launch.
-import ctypes, os, signal, sys
-parent = os.getppid()
-ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-if os.getppid() != parent:
-    sys.exit(1)  # the driver died before the request took effect
-os.execv({chromium!r}, [{chromium!r}, *sys.argv[1:]])
-"""
 
 
 class BrowserGone(Exception):  # noqa: N818 - a state, not a programming error
@@ -84,13 +57,6 @@ class PageFault(Exception):  # noqa: N818
 
 class LaunchFailed(Exception):  # noqa: N818
     """Chromium could not be started."""
-
-
-def find_chromium(configured: Path | None) -> Path | None:
-    """``[bridges] browser``, else Debian's Chromium when present, else None (Playwright's)."""
-    if configured is not None:
-        return configured
-    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else None
 
 
 def has_display() -> bool:
@@ -236,6 +202,7 @@ class _Profile:
         self.headless = headless
         self.pid: int | None = None
         self.start = 0
+        self.unwatch: Callable[[], None] = lambda: None
 
 
 class Browser:
@@ -314,35 +281,44 @@ class Browser:
         await self._stop_driver()
 
     async def _launch(self, site: str, init_script: str, headless: bool) -> _Profile:
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            try:
+                await self._start_driver()
+                context = await self._launch_chromium(site, headless)
+            except BrowserGone:  # the driver itself died: start another, once
+                await self._stop_driver()
+                await self._start_driver()
+                context = await self._launch_chromium(site, headless)
+        except (BrowserGone, PageFault, PageTimeout) as exc:
+            raise LaunchFailed(f"Chromium did not start: {exc}") from None
+        return await self._attach(site, context, init_script, headless)
+
+    async def _start_driver(self) -> None:
         from playwright.async_api import async_playwright
 
         if self._driver is None:
             self._driver = await async_playwright().start()
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    async def _launch_chromium(self, site: str, headless: bool) -> BrowserContext:
         chromium = self.executable or Path(self._driver.chromium.executable_path)
         if not chromium.exists():
             raise LaunchFailed(
                 f"no Chromium at {chromium}: install chromium or set [bridges] browser"
             )
-        launcher = self.root / "launch-chromium"
-        launcher.write_text(LAUNCHER.format(python=sys.executable, chromium=str(chromium)))
-        launcher.chmod(0o700)
-        args = [*FLAGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
-        try:
-            context = await _guarded(
-                self._driver.chromium.launch_persistent_context(
-                    self.root / site,
-                    executable_path=launcher,
-                    headless=headless,
-                    args=args,
-                    handle_sigint=False,
-                    handle_sigterm=False,
-                    handle_sighup=False,
-                )
+        args = [*procs.FLAGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]
+        context: BrowserContext = await _guarded(
+            self._driver.chromium.launch_persistent_context(
+                self.root / site,
+                executable_path=procs.write_launcher(self.root, chromium),
+                headless=headless,
+                args=args,
+                handle_sigint=False,
+                handle_sigterm=False,
+                handle_sighup=False,
             )
-        except (PageFault, PageTimeout, BrowserGone) as exc:
-            raise LaunchFailed(f"Chromium did not start: {exc}") from None
-        return await self._attach(site, context, init_script, headless)
+        )
+        return context
 
     async def _attach(
         self, site: str, context: BrowserContext, init_script: str, headless: bool
@@ -362,6 +338,8 @@ class Browser:
         profile.pid = await self._pid(context)
         if profile.pid is not None:
             profile.start = procs.record(self.root / f"{site}.pid", profile.pid) or 0
+            # Playwright reports nothing when its driver dies with the browser: the kernel does.
+            profile.unwatch = procs.on_exit(profile.pid, gone("Chromium exited"))
         log.info("bridge_browser_started", site=site, pid=profile.pid, headless=headless)
         return profile
 
@@ -383,6 +361,7 @@ class Browser:
         with contextlib.suppress(BrowserGone, PageFault, PageTimeout, TimeoutError):
             async with asyncio.timeout(CLOSE_GRACE_S):
                 await _guarded(profile.context.close())
+        profile.unwatch()
         profile.tab.tap.close("the browser was closed")
         if profile.pid is not None and procs.kill_tree(profile.pid, profile.start):
             log.warning("bridge_browser_killed", site=site, pid=profile.pid)

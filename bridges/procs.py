@@ -1,4 +1,5 @@
-"""What ``/proc`` says about the bridges' Chromium processes (Linux).
+"""The bridges' Chromium as processes (Linux): how it is started (flags that keep it from
+calling home, a launcher that makes it die with its parent) and what ``/proc`` says about it.
 
 A process is named by its pid and its start time (clock ticks since boot, field 22 of
 ``/proc/<pid>/stat``): a pid alone may have been reused by the time someone looks again.
@@ -6,14 +7,58 @@ A process is named by its pid and its start time (clock ticks since boot, field 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
+DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+# What stops Chromium calling home: no sync, updates, metrics, crash reports or pings.
+FLAGS = (
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--metrics-recording-only",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--no-pings",
+)
+# Runs Chromium so that it dies with its parent (the driver), even when that is SIGKILLed.
+LAUNCHER = """#!{python} -IS
+# Written by switchboard's website bridges; rewritten at every launch.
+import ctypes, os, signal, sys
+parent = os.getppid()
+ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+if os.getppid() != parent:
+    sys.exit(1)  # the driver died before the request took effect
+os.execv({chromium!r}, [{chromium!r}, *sys.argv[1:]])
+"""
+
+
+def find_chromium(configured: Path | None) -> Path | None:
+    """``[bridges] browser``, else Debian's Chromium when present, else None (Playwright's)."""
+    if configured is not None:
+        return configured
+    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else None
+
+
+def write_launcher(directory: Path, chromium: Path) -> Path:
+    """The launcher for ``chromium`` (0700, rewritten at every launch: the path may change)."""
+    launcher = directory / "launch-chromium"
+    launcher.write_text(LAUNCHER.format(python=sys.executable, chromium=str(chromium)))
+    launcher.chmod(0o700)
+    return launcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +157,29 @@ def reap(directory: Path) -> list[int]:
                 reaped.append(int(entry["pid"]))
         path.unlink(missing_ok=True)
     return reaped
+
+
+def on_exit(pid: int, callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` (once, on the running loop) when ``pid`` exits, as the kernel reports
+    it through a pidfd; returns the function that stops watching."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        loop.call_soon(callback)
+        return lambda: None
+    watching = True
+
+    def stop() -> None:
+        nonlocal watching
+        if watching:
+            watching = False
+            loop.remove_reader(fd)
+            os.close(fd)
+
+    def exited() -> None:
+        stop()
+        callback()
+
+    loop.add_reader(fd, exited)
+    return stop

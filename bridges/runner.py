@@ -28,10 +28,10 @@ from bridges.browser import (
     PageFault,
     PageTimeout,
     Tab,
-    find_chromium,
     has_display,
 )
 from bridges.flow import Site, Timeouts, Turn, prompt_of
+from bridges.procs import find_chromium
 from bridges.site import Problem, ProblemKind, SiteProblem, SiteSpec
 from bridges.tap import init_script
 from daemon.adapters.types import ChatCall
@@ -159,7 +159,8 @@ class Bridges:
         await self.browser.aclose()
 
     def sites(self) -> frozenset[str]:
-        return frozenset(self._slots)
+        """The sites a call can use (a built-in site whose module is missing is not one)."""
+        return frozenset(name for name, slot in self._slots.items() if slot.site is not None)
 
     def _slot(self, name: str) -> tuple[_Slot, Site]:
         slot = self._slots.get(name)

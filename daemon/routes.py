@@ -167,9 +167,9 @@ async def via_bridge(
 
 def no_bridge(provider: Provider, bridges: BridgeService | None) -> DaemonError:
     """The error for ``route: "bridge"`` when ``provider`` cannot take it."""
-    if provider.bridge is not None:  # it has one, but that bridge is not running
+    if provider.bridge is not None:  # it has one, but this daemon cannot run that bridge
         return BridgeUnavailable(
-            f"the {provider.bridge.site} website bridge is not running",
+            f"the {provider.bridge.site} website bridge is not available here",
             provider=provider.id,
             site=provider.bridge.site,
         )
@@ -181,8 +181,13 @@ def no_bridge(provider: Provider, bridges: BridgeService | None) -> DaemonError:
     )
 
 
-def skipped(provider: Provider, model: str, why: str, code: int | None = None) -> Attempt:
+def skipped(
+    provider: Provider, model: str, why: str, code: int | None = None, via: str | None = None
+) -> Attempt:
+    """An attempt that did not send anything (``via``: the path it was on, once known)."""
     attempt: Attempt = {"provider": provider.id, "model": model, "outcome": f"skipped: {why}"}
+    if via is not None:
+        attempt["via"] = via
     if code is not None:
         attempt["code"] = code
     return attempt

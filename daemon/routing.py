@@ -247,7 +247,7 @@ class Router:
                 last = exc
             except DaemonError as exc:  # unsupported here (tools, a family): try the next one
                 if credentials is not None:  # (a bridge's attempt is in the route already)
-                    route.append(skipped(provider, model, type(exc).__name__, exc.code))
+                    route.append(skipped(provider, model, type(exc).__name__, exc.code, "api"))
                 last = exc
         assert last is not None
         raise last
@@ -263,7 +263,7 @@ class Router:
     ) -> ChatResult:
         breaker = self.breaker(provider.id)
         if not breaker.allow():
-            route.append(skipped(provider, model, "circuit open"))
+            route.append(skipped(provider, model, "circuit open", via="api"))
             raise CircuitOpen(
                 f"{provider.id} is failing",
                 provider=provider.id,
