@@ -3,21 +3,9 @@
 Each site gets its own persistent profile under ``<state dir>/browser/<site>`` and its own
 Chromium, launched on the site's first call (Playwright's driver starts with the first one),
 closed after ``[bridges] idle_s`` without a call (the driver stops with the last one), and
-launched again on the next call, after a crash too. Playwright's exceptions stop here: the
-engine sees :class:`BrowserGone`, :class:`PageTimeout`, :class:`PageFault` and
-:class:`LaunchFailed` only.
-
-No Chromium outlives the daemon:
-
-- on a clean stop every profile is closed, then the driver; a Chromium still there after that
-  gets SIGKILL, with its whole process group;
-- when the daemon is killed, Playwright's driver (its child) sees its pipe close and kills
-  the browsers it launched; and every Chromium starts through a small launcher that asks the
-  kernel to SIGKILL it when its parent, the driver, dies (``PR_SET_PDEATHSIG``), so a driver
-  killed along with the daemon takes its browsers with it;
-- each Chromium's pid and start time are kept in ``<state dir>/browser/<site>.pid`` while it
-  runs; at start-up the daemon kills a recorded Chromium that is somehow still running
-  (:func:`reap_leftovers`), which also frees its profile for the next launch.
+launched again on the next call, after a crash too; how none outlives the daemon is told in
+:mod:`bridges.procs`. Playwright's exceptions stop here: the engine sees :class:`BrowserGone`,
+:class:`PageTimeout`, :class:`PageFault` and :class:`LaunchFailed` only.
 """
 
 from __future__ import annotations
@@ -31,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from bridges import procs
+from bridges import tap as js
 from bridges.site import Find
-from bridges.tap import BINDING, CONTROL, FIND_JS, Tap
+from bridges.tap import Tap
 from daemon.log import get_logger
 
 if TYPE_CHECKING:
@@ -59,11 +48,6 @@ class LaunchFailed(Exception):  # noqa: N818
     """Chromium could not be started."""
 
 
-def has_display() -> bool:
-    """Whether a visible window could be shown (an X or Wayland display is set)."""
-    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 async def _guarded(action: Awaitable[T]) -> T:
     """``action``, with Playwright's exceptions turned into this module's."""
     from playwright.async_api import Error, TimeoutError
@@ -77,6 +61,10 @@ async def _guarded(action: Awaitable[T]) -> T:
         if re.search(r"(Target|Browser|context|page).*(closed|crashed)", text, re.IGNORECASE):
             raise BrowserGone(text) from None
         raise PageFault(text) from None
+    except (RuntimeError, ConnectionError) as exc:  # the driver's pipe, once the driver died
+        if "closed" not in str(exc):
+            raise
+        raise BrowserGone("Playwright's driver went away") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -98,55 +86,49 @@ class Tab:
         """Navigate; returns once the new document is committed."""
         await _guarded(self._page.goto(url, wait_until="commit", timeout=timeout_s * 1000))
 
-    async def reload(self, timeout_s: float) -> None:
-        await _guarded(self._page.reload(wait_until="commit", timeout=timeout_s * 1000))
+    async def _until(self, check: str, arg: Any, timeout_s: float) -> Any:
+        """The first truthy value of the JS function ``check`` (called with ``arg``) within
+        ``timeout_s``, or None; checked on every change to the page (``tap.UNTIL_JS``), across
+        a navigation that replaces the document meanwhile."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        script = f"([arg, ms]) => ({js.UNTIL_JS})(() => ({check})(arg), ms)"
+        while (left := deadline - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(left + CLOSE_GRACE_S):
+                    return await self.evaluate(script, [arg, int(left * 1000)])
+            except PageFault as exc:
+                if not re.search(r"context was destroyed|navigat", str(exc), re.IGNORECASE):
+                    raise
+            except TimeoutError:
+                raise PageTimeout(f"the page did not answer in {timeout_s:g}s") from None
+        return None
 
-    async def find(self, groups: dict[str, tuple[Find, ...]], timeout_s: float) -> tuple[str, int]:
-        """The first visible element among ``groups`` (key, index within its group), as soon
-        as one shows; PageTimeout when none does within ``timeout_s``."""
-        flat = [(key, i) for key, finds in groups.items() for i in range(len(finds))]
-        entries = [[key, f.css, f.text] for key, finds in groups.items() for f in finds]
-        handle = await _guarded(
-            self._page.wait_for_function(
-                f"(entries) => ({FIND_JS})(entries)",
-                arg=entries,
-                polling=50,
-                timeout=timeout_s * 1000,
-            )
-        )
-        _key, index = await _guarded(handle.json_value())
-        return flat[int(index)]
-
-    async def find_now(self, groups: dict[str, tuple[Find, ...]]) -> tuple[str, int] | None:
-        """:meth:`find` without waiting: what is visible right now, if anything."""
-        flat = [(key, i) for key, finds in groups.items() for i in range(len(finds))]
-        entries = [[key, f.css, f.text] for key, finds in groups.items() for f in finds]
-        hit = await self.evaluate(f"(entries) => ({FIND_JS})(entries)", entries)
-        return None if hit is None else flat[int(hit[1])]
+    async def find(
+        self, groups: dict[str, tuple[Find, ...]], timeout_s: float | None = None
+    ) -> tuple[str, int] | None:
+        """The first visible element among ``groups`` (key, index within its group): what
+        shows now (``timeout_s`` None), or as soon as one shows, PageTimeout if none does."""
+        flat, entries = js.find_entries(groups)
+        if timeout_s is None:
+            hit = await self.evaluate(js.FIND_JS, entries)
+            return None if hit is None else flat[int(hit[1])]
+        hit = await self._until(js.FIND_JS, entries, timeout_s)
+        if hit is None:
+            raise PageTimeout(f"nothing of {', '.join(groups)} showed in {timeout_s:g}s")
+        return flat[int(hit[1])]
 
     async def wait_cleared(self, find: Find, text: str, timeout_s: float) -> bool:
         """Whether the element stopped holding ``text`` (a form that sent it clears it)
         within ``timeout_s``."""
-        script = """([css, text]) => {
-          const el = document.querySelector(css);
-          return !el || !(("value" in el ? el.value : el.innerText) || "").includes(text);
-        }"""
-        try:
-            await _guarded(
-                self._page.wait_for_function(
-                    script, arg=[find.css, text.strip()[:64]], polling=20, timeout=timeout_s * 1000
-                )
-            )
-        except PageTimeout:
-            return False
-        return True
+        return bool(await self._until(js.CLEARED_JS, [find.css, text.strip()[:64]], timeout_s))
 
     async def ready(self, script: str, timeout_s: float) -> Any:
-        """The first truthy value of ``script`` (a JS expression), polled."""
-        handle = await _guarded(
-            self._page.wait_for_function(script, polling=50, timeout=timeout_s * 1000)
-        )
-        return await _guarded(handle.json_value())
+        """The first truthy value of ``script`` (a JS expression); PageTimeout without one."""
+        value = await self._until(f"() => ({script})", None, timeout_s)
+        if value is None:
+            raise PageTimeout(f"the page was not ready in {timeout_s:g}s")
+        return value
 
     def _locator(self, find: Find) -> Locator:
         locator = self._page.locator(find.css)
@@ -163,46 +145,75 @@ class Tab:
         except PageTimeout:
             await _guarded(locator.evaluate("el => el.click()"))
 
-    async def insert(self, find: Find, text: str) -> None:
-        """Focus the element and insert ``text`` as if typed at once (one input event)."""
-        await _guarded(self._locator(find).focus())
+    async def type(self, text: str) -> None:
+        """Insert ``text`` where the focus is, as if typed at once (one input event)."""
         await _guarded(self._page.keyboard.insert_text(text))
 
     async def press(self, key: str) -> None:
         await _guarded(self._page.keyboard.press(key))
 
-    async def text_of(self, find: Find) -> str:
-        """The value (inputs) or text (anything else) of the first visible match."""
-        script = "el => ('value' in el ? el.value : el.innerText) || ''"
-        return str(await _guarded(self._locator(find).evaluate(script, timeout=2000)))
-
     async def evaluate(self, script: str, arg: Any = None) -> Any:
         return await _guarded(self._page.evaluate(script, arg))
 
-    async def arm(self, generation: int, watch: list[list[Any]]) -> None:
-        """Tap the completion requests of ``generation`` from now on; report ``watch``."""
-        await self.evaluate(f"([g, w]) => window.{CONTROL}.arm(g, w)", [generation, watch])
+    async def arm(self, generation: int, watch: list[list[Any]], focus: Find) -> None:
+        """Tap the completion requests of ``generation`` from now on, report ``watch``, and
+        focus ``focus`` (one round trip for the three)."""
+        if not await self.evaluate(js.ARM_JS, [generation, watch, focus.css, focus.text]):
+            await _guarded(self._locator(focus).focus())  # (waits for it, then fails typed)
 
-    async def disarm(self) -> None:
-        await self.evaluate(f"() => window.{CONTROL} && window.{CONTROL}.disarm()")
+    async def control(self, method: str, generation: int) -> None:
+        """``disarm`` the tap for ``generation`` (unless a later one is armed), or ``abort``
+        the generation's completion requests."""
+        await self.evaluate(js.control_call(method), generation)
 
-    async def abort(self, generation: int) -> None:
-        await self.evaluate(f"(g) => window.{CONTROL} && window.{CONTROL}.abort(g)", generation)
+    @property
+    def gone(self) -> bool:
+        return self.tap.gone is not None
+
+    async def close(self) -> None:
+        with contextlib.suppress(BrowserGone, PageFault, PageTimeout):
+            await _guarded(self._page.close())
 
     async def bring_to_front(self) -> None:
         await _guarded(self._page.bring_to_front())
 
 
 class _Profile:
-    """One site's running Chromium: its context, its page, its process."""
+    """One site's running Chromium: its context, its pages (the first is ``home``), its
+    process."""
 
-    def __init__(self, context: BrowserContext, tab: Tab, headless: bool) -> None:
+    def __init__(self, context: BrowserContext, headless: bool) -> None:
         self.context = context
-        self.tab = tab
         self.headless = headless
+        self.tabs: dict[Page, Tab] = {}
+        self.home: Tab | None = None
         self.pid: int | None = None
         self.start = 0
         self.unwatch: Callable[[], None] = lambda: None
+        self.closed: str | None = None  # why the browser is gone
+
+    def receive(self, source: dict[str, Any], message: dict[str, Any]) -> None:
+        """The binding: a page's message to that page's tap."""
+        tab = self.tabs.get(source.get("page"))  # type: ignore[arg-type]
+        if tab is not None:
+            tab.tap.receive(source, message)
+
+    def adopt(self, page: Page) -> Tab:
+        tab = Tab(page, Tap())
+        self.tabs[page] = tab
+
+        def closed(*_: object) -> None:
+            tab.tap.close("the page closed")
+            self.tabs.pop(page, None)
+
+        page.on("close", closed)
+        page.on("crash", lambda *_: tab.tap.close("the page crashed"))
+        return tab
+
+    def gone(self, why: str) -> None:
+        self.closed = self.closed or why
+        for tab in self.tabs.values():
+            tab.tap.close(why)
 
 
 class Browser:
@@ -219,9 +230,8 @@ class Browser:
         self._profiles: dict[str, _Profile] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
-        self._last_used: dict[str, float] = {}
-        self._wake = asyncio.Event()
-        self._idle_task: asyncio.Task[None] | None = None
+        self._idle: dict[str, asyncio.TimerHandle] = {}  # the close of a site nobody uses
+        self._closing: set[asyncio.Task[None]] = set()
 
     def reap_leftovers(self) -> list[int]:
         """Kill Chromium processes a previous daemon left running (see the module docstring)."""
@@ -232,32 +242,62 @@ class Browser:
         the other mode than ``headless`` asks (None: whichever runs, else the default)."""
         async with self._locks.setdefault(site, asyncio.Lock()):
             profile = self._profiles.get(site)
-            if profile is not None and profile.tab.tap.gone is None:
+            if profile is not None and profile.closed is None:
                 if headless is None or profile.headless == headless:
-                    return profile.tab
+                    if profile.home is None or profile.home.gone:  # (a person closed it)
+                        profile.home = profile.adopt(await _guarded(profile.context.new_page()))
+                    return profile.home
             want = self.headless if headless is None else headless
             if profile is not None:
-                await self._close(site)
+                await self._close_now(site)
             profile = await self._launch(site, init_script, want)
             self._profiles[site] = profile
-            self._last_used[site] = asyncio.get_running_loop().time()
-            if self._idle_task is None:
-                self._idle_task = asyncio.create_task(self._idle_watch(), name="browser-idle")
-            self._wake.set()
-            return profile.tab
+            if not self._users.get(site):
+                self._idle_after(site)
+            assert profile.home is not None
+            return profile.home
+
+    async def new_tab(self, site: str) -> Tab:
+        """Another page in the site's running Chromium (BrowserGone when it does not run)."""
+        profile = self._profiles.get(site)
+        if profile is None or profile.closed is not None:
+            raise BrowserGone(f"no browser runs for {site}")
+        return profile.adopt(await _guarded(profile.context.new_page()))
 
     def hold(self, site: str) -> None:
         """A call is using the site: no idle close until :meth:`release`."""
         self._users[site] = self._users.get(site, 0) + 1
+        if (timer := self._idle.pop(site, None)) is not None:
+            timer.cancel()
 
     def release(self, site: str) -> None:
         self._users[site] -= 1
-        self._last_used[site] = asyncio.get_running_loop().time()
-        self._wake.set()
+        if not self._users[site]:
+            self._idle_after(site)
+
+    def _idle_after(self, site: str) -> None:
+        """Close the site's Chromium ``idle_s`` from now (and the driver with the last one)."""
+        if (timer := self._idle.pop(site, None)) is not None:
+            timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._idle[site] = loop.call_later(self.idle_s, self._expire, site)
+
+    def _expire(self, site: str) -> None:
+        self._idle.pop(site, None)
+        task = asyncio.create_task(self._close_idle(site), name="browser-idle-close")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_idle(self, site: str) -> None:
+        if site in self._profiles and not self._users.get(site):
+            await self._close(site)
+            log.info("bridge_browser_idle_closed", site=site)
+        if not self._profiles and not any(lock.locked() for lock in self._locks.values()):
+            await self._stop_driver()
 
     def running(self, site: str) -> bool:
         profile = self._profiles.get(site)
-        return profile is not None and profile.tab.tap.gone is None
+        return profile is not None and profile.closed is None
 
     def process(self, site: str) -> tuple[int, procs.Memory] | None:
         """The pid of the site's Chromium and its tree's memory, while it runs."""
@@ -266,18 +306,15 @@ class Browser:
             return None
         return profile.pid, procs.memory(profile.pid)
 
-    async def close_site(self, site: str) -> None:
-        async with self._locks.setdefault(site, asyncio.Lock()):
-            await self._close(site)
-
     async def aclose(self) -> None:
         """Close every profile and the driver; leave no process behind."""
-        if self._idle_task is not None:
-            self._idle_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._idle_task
+        for timer in self._idle.values():
+            timer.cancel()
+        for task in list(self._closing):
+            with contextlib.suppress(Exception):
+                await task
         for site in list(self._profiles):
-            await self.close_site(site)
+            await self._close(site)
         await self._stop_driver()
 
     async def _launch(self, site: str, init_script: str, headless: bool) -> _Profile:
@@ -323,23 +360,17 @@ class Browser:
     async def _attach(
         self, site: str, context: BrowserContext, init_script: str, headless: bool
     ) -> _Profile:
-        tap = Tap()
-
-        def gone(why: str) -> Callable[..., None]:
-            return lambda *_args: tap.close(why)
-
-        await _guarded(context.expose_binding(BINDING, tap.receive))
+        profile = _Profile(context, headless)
+        await _guarded(context.expose_binding(js.BINDING, profile.receive))
         await _guarded(context.add_init_script(init_script))
         page = context.pages[0] if context.pages else await _guarded(context.new_page())
-        context.on("close", gone("the browser closed"))
-        page.on("close", gone("the page closed"))
-        page.on("crash", gone("the page crashed"))
-        profile = _Profile(context, Tab(page, tap), headless)
+        profile.home = profile.adopt(page)
+        context.on("close", lambda *_: profile.gone("the browser closed"))
         profile.pid = await self._pid(context)
         if profile.pid is not None:
             profile.start = procs.record(self.root / f"{site}.pid", profile.pid) or 0
             # Playwright reports nothing when its driver dies with the browser: the kernel does.
-            profile.unwatch = procs.on_exit(profile.pid, gone("Chromium exited"))
+            profile.unwatch = procs.on_exit(profile.pid, lambda: profile.gone("Chromium exited"))
         log.info("bridge_browser_started", site=site, pid=profile.pid, headless=headless)
         return profile
 
@@ -355,6 +386,10 @@ class Browser:
         return int(pids[0]) if pids else None
 
     async def _close(self, site: str) -> None:
+        async with self._locks.setdefault(site, asyncio.Lock()):
+            await self._close_now(site)
+
+    async def _close_now(self, site: str) -> None:
         profile = self._profiles.pop(site, None)
         if profile is None:
             return
@@ -362,7 +397,7 @@ class Browser:
             async with asyncio.timeout(CLOSE_GRACE_S):
                 await _guarded(profile.context.close())
         profile.unwatch()
-        profile.tab.tap.close("the browser was closed")
+        profile.gone("the browser was closed")
         if profile.pid is not None and procs.kill_tree(profile.pid, profile.start):
             log.warning("bridge_browser_killed", site=site, pid=profile.pid)
         (self.root / f"{site}.pid").unlink(missing_ok=True)
@@ -374,26 +409,3 @@ class Browser:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(CLOSE_GRACE_S):
                     await driver.stop()
-
-    async def _idle_watch(self) -> None:
-        """Close each site's Chromium ``idle_s`` after its last call; stop the driver once
-        none runs. Runs until :meth:`aclose`."""
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            idle = [site for site in self._profiles if not self._users.get(site)]
-            for site in idle:
-                if now - self._last_used.get(site, now) >= self.idle_s:
-                    await self.close_site(site)
-                    log.info("bridge_browser_idle_closed", site=site)
-            if not self._profiles and not any(lock.locked() for lock in self._locks.values()):
-                await self._stop_driver()
-            waits = [
-                self._last_used.get(site, now) + self.idle_s - now
-                for site in self._profiles
-                if not self._users.get(site)
-            ]
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(min(waits), 0.0) if waits else None):
-                    await self._wake.wait()

@@ -21,6 +21,7 @@ from daemon.adapters.types import Assembly, ChatCall, Event
 from daemon.errors import (
     BridgeBroken,
     BridgeUnavailable,
+    DaemonError,
     RequestInvalid,
     UnknownModel,
     Unsupported,
@@ -32,6 +33,7 @@ from daemon.routes import Emit
 SUBMIT_GRACE_S = 1.5  # how long Enter has to clear the input before the send button is tried
 STOP_GRACE_S = 5.0
 MAX_POPUPS = 5
+_LATER: set[asyncio.Task[None]] = set()  # disarms under way (a task must be referenced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class Turn:
         self.assembly = Assembly()
         self.generation = 0
         self.input: Find | None = None  # the prompt box, once open() found it
+        self._fallback: asyncio.Task[None] | None = None  # the send button, if Enter failed
 
     async def open(self, address: str | None, model: str | None) -> None:
         """Go to ``address`` (None: stay), then wait until the page takes a prompt."""
@@ -122,7 +125,7 @@ class Turn:
         loop = asyncio.get_running_loop()
         for _ in range(MAX_POPUPS + 1):
             try:
-                key, index = await self.tab.find(groups, max(deadline - loop.time(), 0.1))
+                hit = await self.tab.find(groups, max(deadline - loop.time(), 0.1))
             except PageTimeout:
                 names = ", ".join(f.describe() for f in groups["input"])
                 raise BridgeBroken(
@@ -131,6 +134,8 @@ class Turn:
                     site=spec.name,
                     element=names,
                 ) from None
+            assert hit is not None
+            key, index = hit
             if key == "input":
                 return groups["input"][index]
             if key != "popup":
@@ -150,17 +155,26 @@ class Turn:
             ) from None
 
     async def send(self, prompt: str) -> None:
-        """Arm the tap, put the prompt in and submit it (Enter; the send button if needed)."""
+        """Arm the tap, put the prompt in and submit it: Enter, and, should the input still
+        hold the prompt after it, the send button (checked while the answer is read)."""
         tab = self.tab
         assert self.input is not None, "open() first"
         self.generation = tab.tap.begin()
         watch = [[k, f.css, f.text] for k, finds in watched(self.spec).items() for f in finds]
-        await tab.arm(self.generation, watch)
-        await tab.insert(self.input, prompt)
+        await tab.arm(self.generation, watch, self.input)
+        await tab.type(prompt)
         await tab.press("Enter")
-        if self.spec.send and not await tab.wait_cleared(self.input, prompt, SUBMIT_GRACE_S):
+        if self.spec.send:
+            self._fallback = asyncio.create_task(self._send_button(prompt), name="bridge-send")
+
+    async def _send_button(self, prompt: str) -> None:
+        tab, input_ = self.tab, self.input
+        assert input_ is not None
+        try:
+            if await tab.wait_cleared(input_, prompt, SUBMIT_GRACE_S):
+                return
             groups = {"send": tuple(as_find(s) for s in self.spec.send)}
-            hit = await tab.find_now(groups)
+            hit = await tab.find(groups)
             if hit is None:
                 names = ", ".join(f.describe() for f in groups["send"])
                 raise BridgeBroken(
@@ -169,9 +183,18 @@ class Turn:
                     element=names,
                 )
             await tab.click(groups["send"][hit[1]])
+        except (DaemonError, BrowserGone, PageFault, PageTimeout) as exc:
+            tab.tap.interrupt(exc)  # the reader raises it
 
     async def read(self) -> Assembly:
         """The answer, emitted as it comes; ends at the parser's terminator."""
+        try:
+            return await self._read()
+        finally:
+            if self._fallback is not None:
+                self._fallback.cancel()
+
+    async def _read(self) -> Assembly:
         parser: SiteParser | None = None
         request, status, content_type = 0, 0, ""
         while parser is None or not parser.done:
@@ -226,6 +249,8 @@ class Turn:
 
     def _fail(self, message: TapMessage) -> None:
         name = self.spec.name
+        if message.error is not None:
+            raise message.error
         if message.kind is Kind.DOM:
             raise SiteProblem(dom_problem(self.spec, message.key, message.index))
         if message.kind is Kind.GONE:
@@ -236,19 +261,27 @@ class Turn:
 
     async def stop(self) -> None:
         """Stop the generation on the page (the site's stop button, then the request)."""
+        if self.tab.gone:
+            return
         with contextlib.suppress(BrowserGone, PageFault, PageTimeout, TimeoutError):
             async with asyncio.timeout(STOP_GRACE_S):
                 buttons = {"stop": tuple(as_find(s) for s in self.spec.stop.buttons)}
-                if buttons["stop"] and (hit := await self.tab.find_now(buttons)) is not None:
+                if buttons["stop"] and (hit := await self.tab.find(buttons)) is not None:
                     await self.tab.click(buttons["stop"][hit[1]])
                 if self.spec.stop.abort_fetch and self.generation:
-                    await self.tab.abort(self.generation)
-        await self.finish()
+                    await self.tab.control("abort", self.generation)
+        await self._disarm()
 
-    async def finish(self) -> None:
+    def finish(self) -> None:
+        """The answer is complete: disarm the tap without keeping the caller waiting."""
+        task = asyncio.create_task(self._disarm(), name="bridge-disarm")
+        _LATER.add(task)
+        task.add_done_callback(_LATER.discard)
+
+    async def _disarm(self) -> None:
         with contextlib.suppress(BrowserGone, PageFault, PageTimeout, TimeoutError):
             async with asyncio.timeout(STOP_GRACE_S):
-                await self.tab.disarm()
+                await self.tab.control("disarm", self.generation)
 
 
 def prompt_of(call: ChatCall, *, continuing: bool) -> str:

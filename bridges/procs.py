@@ -1,6 +1,18 @@
 """The bridges' Chromium as processes (Linux): how it is started (flags that keep it from
 calling home, a launcher that makes it die with its parent) and what ``/proc`` says about it.
 
+No Chromium outlives the daemon:
+
+- on a clean stop every profile is closed, then Playwright's driver; a Chromium still there
+  after that gets SIGKILL, with its whole process group (:func:`kill_tree`);
+- when the daemon is killed, the driver (its child) sees its pipe close and kills the
+  browsers it launched; and every Chromium starts through :data:`LAUNCHER`, which asks the
+  kernel to SIGKILL it when its parent, the driver, dies (``PR_SET_PDEATHSIG``), so a driver
+  killed along with the daemon takes its browsers with it;
+- each Chromium's pid and start time are kept in ``<state dir>/browser/<site>.pid`` while it
+  runs (:func:`record`); at start-up the daemon kills a recorded Chromium that is somehow
+  still running (:func:`reap`), which also frees its profile for the next launch.
+
 A process is named by its pid and its start time (clock ticks since boot, field 22 of
 ``/proc/<pid>/stat``): a pid alone may have been reused by the time someone looks again.
 """
@@ -51,6 +63,11 @@ def find_chromium(configured: Path | None) -> Path | None:
     if configured is not None:
         return configured
     return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else None
+
+
+def has_display() -> bool:
+    """Whether a visible window could be shown (an X or Wayland display is set)."""
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def write_launcher(directory: Path, chromium: Path) -> Path:

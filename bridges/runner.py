@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -28,11 +27,11 @@ from bridges.browser import (
     PageFault,
     PageTimeout,
     Tab,
-    has_display,
 )
 from bridges.flow import Site, Timeouts, Turn, prompt_of
-from bridges.procs import find_chromium
-from bridges.site import Problem, ProblemKind, SiteProblem, SiteSpec
+from bridges.pages import Pages
+from bridges.procs import find_chromium, has_display
+from bridges.site import Problem, ProblemKind, SiteProblem, load_spec, problem_error
 from bridges.tap import init_script
 from daemon.adapters.types import ChatCall
 from daemon.config import BridgeSettings, SiteSettings
@@ -41,14 +40,10 @@ from daemon.errors import (
     BridgeBusy,
     BridgeChallenge,
     BridgeUnavailable,
-    ConfigInvalid,
     DaemonError,
     InvalidParams,
     NoDisplay,
-    RateLimited,
     Unsupported,
-    UpstreamRejected,
-    UpstreamUnavailable,
 )
 from daemon.log import get_logger
 from daemon.routes import BridgeReply, Emit
@@ -56,25 +51,13 @@ from daemon.routes import BridgeReply, Emit
 log = get_logger("bridges.runner")
 
 
-def _challenge(p: Problem, site: str) -> DaemonError:
-    return BridgeChallenge(p.detail, site=site, action=p.action or "pass the site's check")
-
-
-def _rate_limited(p: Problem, site: str) -> DaemonError:
-    return RateLimited(p.detail, site=site, retryAfterMs=p.retry_after_ms or 60_000)
-
-
-ERRORS: Mapping[ProblemKind, Callable[[Problem, str], DaemonError]] = {
-    ProblemKind.CHALLENGE: _challenge,
-    ProblemKind.LOGIN_WALL: lambda p, s: BridgeUnavailable(p.detail, site=s, reason="login"),
-    ProblemKind.SESSION: lambda p, s: BridgeUnavailable(p.detail, site=s, reason="session"),
-    ProblemKind.RATE_LIMITED: _rate_limited,
-    ProblemKind.MODEL_REFUSED: lambda p, s: Unsupported(p.detail, site=s, field="model"),
-    ProblemKind.REFUSED: lambda p, s: UpstreamRejected(p.detail, site=s),
-    ProblemKind.UNAVAILABLE: lambda p, s: BridgeUnavailable(p.detail, site=s, reason="site"),
-    ProblemKind.CHANGED: lambda p, s: BridgeBroken(p.detail, site=s),
-    ProblemKind.TRUNCATED: lambda p, s: UpstreamUnavailable(p.detail, site=s, phase="stream"),
-}
+def _page_error(exc: Exception, site: str, url: str) -> DaemonError:
+    """What a failed page operation means for the caller."""
+    if isinstance(exc, BrowserGone):
+        return BridgeUnavailable(f"Chromium went away: {exc}", site=site)
+    if isinstance(exc, PageFault):
+        return BridgeUnavailable(f"{url} could not be used: {exc}", site=site, reason="site")
+    return BridgeBroken(f"the page did not respond: {exc}", site=site)
 
 
 class State(StrEnum):
@@ -93,22 +76,6 @@ VERDICTS: Mapping[type[DaemonError], State] = {
 }
 
 
-def load_spec(name: str, settings: SiteSettings) -> SiteSpec | str:
-    """The site's spec, or why there is none (a built-in site whose module is missing).
-    A ``spec`` named in the config must load: ConfigInvalid otherwise."""
-    where = settings.spec or f"bridges.{name}:SPEC"
-    module_name, _, attribute = where.partition(":")
-    try:
-        spec = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        if settings.spec is not None:
-            raise ConfigInvalid("config", f"bridges.{name}.spec", f"cannot load: {exc}") from None
-        return f"this version has no {name} bridge ({where})"
-    if not isinstance(spec, SiteSpec):
-        raise ConfigInvalid("config", f"bridges.{name}.spec", f"{where} is not a SiteSpec")
-    return spec
-
-
 @dataclass(slots=True)
 class _Slot:
     """One site's queue and what status reports about it."""
@@ -120,9 +87,9 @@ class _Slot:
     waiting: int = 0
     verdict: State = State.READY
     last_error: dict[str, Any] | None = None
-    conversation: str | None = None  # the chat the page shows now
-    tab: Tab | None = None  # the page the conversation and the models belong to
-    models: list[str] | None = None
+    conversation: str | None = None  # the chat of the last turn
+    pages: Pages = field(default_factory=Pages)
+    models: list[str] | None = None  # read from the site, for the browser that runs
 
 
 class Bridges:
@@ -156,6 +123,8 @@ class Bridges:
     async def __aexit__(
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
+        for slot in self._slots.values():
+            await slot.pages.aclose()
         await self.browser.aclose()
 
     def sites(self) -> frozenset[str]:
@@ -201,8 +170,8 @@ class Bridges:
             tab = await self.browser.tab(slot.name, init_script(site.spec.completion_url))
         except LaunchFailed as exc:
             raise BridgeUnavailable(str(exc), site=slot.name, reason="browser") from None
-        if tab is not slot.tab:  # a new browser: nothing of the old page is left
-            slot.tab, slot.conversation, slot.models = tab, None, None
+        if slot.pages.adopt(tab):  # a new browser: nothing of the old pages is left
+            slot.conversation, slot.models = None, None
         return tab
 
     async def chat(
@@ -226,6 +195,10 @@ class Bridges:
                 raise
             slot.verdict, slot.last_error = State.READY, None
             slot.conversation = site.spec.conversation_id(turn.tab.url)
+            for surplus in slot.pages.settle(turn.tab, slot.conversation):
+                await surplus.close()
+            if self.settings.spare_page:  # the next new chat's page loads between calls
+                slot.pages.prepare_spare(lambda tab: self._spare(slot, site, tab))
         log.info(
             "bridge_turn_done",
             site=site_name,
@@ -245,34 +218,42 @@ class Bridges:
     ) -> tuple[Turn, str]:
         """Run the turn; reload and send again once when the site's problem allows it (or,
         when the model is refused, once with the next model the site offers)."""
-        recovered = False
+        recovered, tab = False, None
         while True:
-            tab = await self._tab(slot, site)
-            stay = conversation_id is not None and conversation_id == slot.conversation
-            address = None if stay and not recovered else site.address(conversation_id, model)
-            slot.conversation = None  # until the turn says where the page is
+            await self._tab(slot, site)
+            if tab is None or tab.gone:
+                fresh = conversation_id is None and not (model and site.spec.model_path)
+                tab, navigate = await slot.pages.for_turn(conversation_id, fresh)
+            else:  # the retry: the same page, loaded again
+                navigate = True
+            address = site.address(conversation_id, model) if navigate else None
             turn = Turn(site, tab, self.timeouts, emit)
             try:
                 await self._once(turn, address, model, prompt)
                 return turn, model
             except SiteProblem as trouble:
+                slot.pages.forget(tab)
                 problem = trouble.problem
                 if recovered or turn.started:
-                    raise ERRORS[problem.kind](problem, slot.name) from None
-                if problem.kind is ProblemKind.MODEL_REFUSED:
-                    model = await self._other_model(slot, tab, model)
-                elif not problem.reload_helps:
-                    raise ERRORS[problem.kind](problem, slot.name) from None
-                log.info("bridge_turn_retry", site=slot.name, kind=problem.kind.value)
+                    raise problem_error(problem, slot.name) from None
+                model = await self._recovery(slot, tab, problem, model)
                 recovered = True
-            except BrowserGone as exc:
-                raise BridgeUnavailable(f"Chromium went away: {exc}", site=slot.name) from None
-            except PageFault as exc:
-                raise BridgeUnavailable(
-                    f"{site.url} could not be used: {exc}", site=slot.name, reason="site"
-                ) from None
-            except PageTimeout as exc:
-                raise BridgeBroken(f"the page did not respond: {exc}", site=slot.name) from None
+            except (BrowserGone, PageFault, PageTimeout) as exc:
+                slot.pages.forget(tab)
+                raise _page_error(exc, slot.name, site.url) from None
+            except BaseException:
+                slot.pages.forget(tab)
+                raise
+
+    async def _recovery(self, slot: _Slot, tab: Tab, problem: Problem, model: str) -> str:
+        """The model to send the turn again with, once: the same after a problem a reload
+        fixes, the next one the site offers after a refused model; else the typed error."""
+        if problem.kind is ProblemKind.MODEL_REFUSED:
+            model = await self._other_model(slot, tab, model)
+        elif not problem.reload_helps:
+            raise problem_error(problem, slot.name)
+        log.info("bridge_turn_retry", site=slot.name, kind=problem.kind.value)
+        return model
 
     async def _other_model(self, slot: _Slot, tab: Tab, refused: str) -> str:
         """The first model the site offers besides ``refused``; Unsupported when none."""
@@ -294,7 +275,19 @@ class Bridges:
         except BaseException:  # cancelled, timed out, failed: the page must stop generating
             await turn.stop()
             raise
-        await turn.finish()
+        turn.finish()
+
+    async def _spare(self, slot: _Slot, site: Site, tab: Tab | None) -> Tab:
+        """``tab`` (a new page when None) at the site's start, its input showing, for the next
+        new chat."""
+        page = tab or await self.browser.new_tab(slot.name)
+        try:
+            await Turn(site, page, self.timeouts, None).open(site.address(None, None), None)
+        except BaseException:
+            if tab is None:
+                await page.close()
+            raise
+        return page
 
     def _note(self, slot: _Slot, exc: DaemonError) -> None:
         slot.verdict = next(
@@ -315,14 +308,15 @@ class Bridges:
             return slot.models
         async with self._queued(slot):
             tab = await self._tab(slot, site)
+            await slot.pages.settled()
             try:
-                if slot.conversation is None and not tab.url.startswith(site.url):
+                if not tab.url.startswith(site.url):
                     await Turn(site, tab, self.timeouts, None).open(site.address(None, None), None)
                 found = await tab.evaluate(site.spec.models_script)
             except (BrowserGone, PageFault, PageTimeout) as exc:
                 raise BridgeUnavailable(f"no model list: {exc}", site=slot.name) from None
             except SiteProblem as trouble:
-                raise ERRORS[trouble.problem.kind](trouble.problem, slot.name) from None
+                raise problem_error(trouble.problem, slot.name) from None
             slot.models = [str(model) for model in found or []]
             return slot.models
 
@@ -344,7 +338,9 @@ class Bridges:
                 tab = await self.browser.tab(
                     slot.name, init_script(site.spec.completion_url), headless=False
                 )
-                slot.tab, slot.conversation, slot.models = tab, None, None
+                slot.pages.adopt(tab)
+                await slot.pages.settled()
+                slot.conversation, slot.models = None, None
                 await tab.goto(site.address(None, None), self.timeouts.page_load_s)
                 await tab.bring_to_front()
             except (LaunchFailed, BrowserGone, PageFault, PageTimeout) as exc:

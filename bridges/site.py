@@ -36,12 +36,25 @@ by its text (localized buttons, say). "Visible" means laid out with a non-empty 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from daemon.adapters.types import Event
+from daemon.config import SiteSettings
+from daemon.errors import (
+    BridgeBroken,
+    BridgeChallenge,
+    BridgeUnavailable,
+    ConfigInvalid,
+    DaemonError,
+    RateLimited,
+    Unsupported,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +78,7 @@ def as_find(selector: Selector) -> Find:
 
 
 class ProblemKind(StrEnum):
-    """What went wrong, which decides the caller's error (see ``bridges.runner.ERRORS``)."""
+    """What went wrong, which decides the caller's error (:func:`problem_error`)."""
 
     CHALLENGE = "challenge"  # a person must act (captcha, slider, WAF check): BridgeChallenge
     LOGIN_WALL = "login-wall"  # guest use is gone; the site wants a login: BridgeUnavailable
@@ -170,3 +183,48 @@ class SiteSpec:
     # (opener, option) clicked in turn to pick a model; "{model}" in the option's CSS or text
     # is replaced by the model id.
     model_picker: tuple[Selector, Selector] | None = None
+
+
+# --- what the engine makes of a Problem, and where it finds a SiteSpec -------------------------
+
+
+def _challenge(p: Problem, site: str) -> DaemonError:
+    return BridgeChallenge(p.detail, site=site, action=p.action or "pass the site's check")
+
+
+def _rate_limited(p: Problem, site: str) -> DaemonError:
+    return RateLimited(p.detail, site=site, retryAfterMs=p.retry_after_ms or 60_000)
+
+
+_ERRORS: Mapping[ProblemKind, Callable[[Problem, str], DaemonError]] = {
+    ProblemKind.CHALLENGE: _challenge,
+    ProblemKind.LOGIN_WALL: lambda p, s: BridgeUnavailable(p.detail, site=s, reason="login"),
+    ProblemKind.SESSION: lambda p, s: BridgeUnavailable(p.detail, site=s, reason="session"),
+    ProblemKind.RATE_LIMITED: _rate_limited,
+    ProblemKind.MODEL_REFUSED: lambda p, s: Unsupported(p.detail, site=s, field="model"),
+    ProblemKind.REFUSED: lambda p, s: UpstreamRejected(p.detail, site=s),
+    ProblemKind.UNAVAILABLE: lambda p, s: BridgeUnavailable(p.detail, site=s, reason="site"),
+    ProblemKind.CHANGED: lambda p, s: BridgeBroken(p.detail, site=s),
+    ProblemKind.TRUNCATED: lambda p, s: UpstreamUnavailable(p.detail, site=s, phase="stream"),
+}
+
+
+def problem_error(problem: Problem, site: str) -> DaemonError:
+    """The caller's typed error for ``problem`` on ``site``."""
+    return _ERRORS[problem.kind](problem, site)
+
+
+def load_spec(name: str, settings: SiteSettings) -> SiteSpec | str:
+    """The site's spec, or why there is none (a built-in site whose module is missing).
+    A ``spec`` named in the config must load: ConfigInvalid otherwise."""
+    where = settings.spec or f"bridges.{name}:SPEC"
+    module_name, _, attribute = where.partition(":")
+    try:
+        spec = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        if settings.spec is not None:
+            raise ConfigInvalid("config", f"bridges.{name}.spec", f"cannot load: {exc}") from None
+        return f"this version has no {name} bridge ({where})"
+    if not isinstance(spec, SiteSpec):
+        raise ConfigInvalid("config", f"bridges.{name}.spec", f"{where} is not a SiteSpec")
+    return spec

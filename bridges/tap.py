@@ -28,26 +28,58 @@ from bridges.site import Find
 BINDING = "__switchboardTap"
 CONTROL = "__switchboardTapControl"
 
-# Finds the first visible element among [key, css, textRegex|null] entries -> [key, index].
-FIND_JS = r"""
-(entries) => {
-  const shown = (el) => {
+# The first visible element matching CSS (and a case-insensitive text regex, or null), or null.
+MATCH_JS = r"""
+(css, text) => {
+  let nodes;
+  try { nodes = document.querySelectorAll(css); } catch (e) { return null; }
+  for (const el of nodes) {
     const box = el.getBoundingClientRect();
-    return box.width > 0 && box.height > 0 && getComputedStyle(el).visibility !== "hidden";
-  };
-  for (let i = 0; i < entries.length; i++) {
-    const [key, css, text] = entries[i];
-    let nodes;
-    try { nodes = document.querySelectorAll(css); } catch (e) { continue; }
-    for (const el of nodes) {
-      if (!shown(el)) continue;
-      if (text !== null && !new RegExp(text, "i").test(el.innerText || "")) continue;
-      return [key, i];
-    }
+    if (box.width <= 0 || box.height <= 0 || getComputedStyle(el).visibility === "hidden") continue;
+    if (text !== null && !new RegExp(text, "i").test(el.innerText || "")) continue;
+    return el;
   }
   return null;
 }
-"""
+""".strip()
+
+# The first visible element among [key, css, textRegex|null] entries -> [key, index], or null.
+FIND_JS = (
+    "(entries) => { const match = " + MATCH_JS + ";\n"
+    "  for (let i = 0; i < entries.length; i++) {\n"
+    "    if (match(entries[i][1], entries[i][2])) return [entries[i][0], i];\n"
+    "  }\n  return null; }"
+)
+
+# Resolves with check()'s first truthy value, or null after timeoutMs. It checks at once, on
+# every change to the document (a MutationObserver: no polling delay while a page renders),
+# and every 25 ms besides (for what no mutation shows: an input's value, a style).
+UNTIL_JS = r"""
+(check, timeoutMs) => new Promise((resolve) => {
+  let done = false, timer = null, deadline = null, observer = null;
+  const finish = (value) => {
+    if (done) return;
+    done = true;
+    if (observer) observer.disconnect();
+    clearTimeout(timer);
+    clearTimeout(deadline);
+    resolve(value);
+  };
+  const probe = () => {
+    let value = null;
+    try { value = check(); } catch (e) {}
+    if (value) finish(value);
+    return !!value;
+  };
+  if (probe()) return;
+  observer = new MutationObserver(probe);
+  const all = { subtree: true, childList: true, attributes: true, characterData: true };
+  observer.observe(document, all);
+  const tick = () => { if (!probe()) timer = setTimeout(tick, 25); };
+  timer = setTimeout(tick, 25);
+  deadline = setTimeout(() => finish(null), timeoutMs);
+})
+""".strip()
 
 _SCRIPT = r"""
 (() => {
@@ -111,7 +143,7 @@ _SCRIPT = r"""
         if (hit) { stopWatching(); post({ k: "dom", g, key: hit[0], index: hit[1] }); }
       }, 100);
     },
-    disarm() { armed = 0; stopWatching(); },
+    disarm(g) { if (armed === g) { armed = 0; stopWatching(); } },
     abort(g) {
       for (const own of controllers.get(g) || []) own.abort();
       controllers.delete(g);
@@ -128,13 +160,33 @@ def init_script(completion_url: str) -> str:
         "control_name": json.dumps(CONTROL),
         "binding": BINDING,
         "pattern": json.dumps(completion_url),
-        "find": FIND_JS.strip(),
+        "find": FIND_JS,
     }
 
 
-def find_entries(groups: dict[str, tuple[Find, ...]]) -> list[list[Any]]:
-    """``groups`` (key -> selectors) as FIND_JS entries, in order."""
-    return [[key, find.css, find.text] for key, finds in groups.items() for find in finds]
+def find_entries(groups: dict[str, tuple[Find, ...]]) -> tuple[list[tuple[str, int]], list[Any]]:
+    """``groups`` (key -> selectors) as FIND_JS entries, and what each entry stands for: its
+    key and its index within the group."""
+    flat = [(key, i) for key, finds in groups.items() for i in range(len(finds))]
+    entries = [[key, f.css, f.text] for key, finds in groups.items() for f in finds]
+    return flat, entries
+
+
+def control_call(method: str) -> str:
+    """JS calling the tap's ``method`` with one argument, if the tap is installed."""
+    return f"(g) => window.{CONTROL} && window.{CONTROL}.{method}(g)"
+
+
+# Whether the element at CSS no longer holds the text (a form that sent it clears it).
+CLEARED_JS = (
+    "([css, text]) => { const el = (" + MATCH_JS + ")(css, null);\n"
+    '  return !el || !(("value" in el ? el.value : el.innerText) || "").includes(text); }'
+)
+# Arms the tap for a generation, watches elements, focuses the input: true when it found it.
+ARM_JS = (
+    "([g, watch, css, text]) => { window." + CONTROL + ".arm(g, watch);\n"
+    "  const el = (" + MATCH_JS + ")(css, text); el?.focus(); return !!el; }"
+)
 
 
 class Kind(StrEnum):
@@ -144,6 +196,7 @@ class Kind(StrEnum):
     ERROR = "error"  # the request or the body's stream failed (detail: the JS error's name)
     DOM = "dom"  # a watched element showed (key, index into the watched entries)
     GONE = "gone"  # the page or the browser closed (detail: why)
+    FAULT = "fault"  # the engine's own work beside the reader failed (error: how)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +210,7 @@ class TapMessage:
     detail: str = ""
     key: str = ""
     index: int = 0
+    error: BaseException | None = None
 
 
 class Tap:
@@ -193,6 +247,10 @@ class Tap:
                 index=int(message.get("index", 0)),
             )
         )
+
+    def interrupt(self, error: BaseException) -> None:
+        """Make the current generation's reader raise ``error``."""
+        self._queue.put_nowait(TapMessage(Kind.FAULT, self._generation, error=error))
 
     def close(self, why: str) -> None:
         """The page is gone: wake whoever waits, now and later."""

@@ -293,6 +293,7 @@ class BridgeSettings:
     first_chunk_timeout_s: float = 60.0
     chunk_timeout_s: float = 120.0  # the most time between two chunks of an answer
     queue_size: int = 4  # calls that may wait for a site while one generation runs
+    spare_page: bool = True  # keep a page loaded for the next new chat (a warm call loads none)
     sites: Mapping[str, SiteSettings] = field(default_factory=dict)
 
 
@@ -304,6 +305,7 @@ _BRIDGE_KEYS: Mapping[str, Callable[[object], Any]] = {
     "first_chunk_timeout_s": _as_positive_float,
     "chunk_timeout_s": _as_positive_float,
     "queue_size": _as_count,
+    "spare_page": _as_bool,
 }
 _SITE_KEYS: Mapping[str, Callable[[object], Any]] = {"url": _as_url, "spec": _as_spec}
 

@@ -19,6 +19,10 @@ def test_the_benchmarks_run_and_report_every_figure() -> None:
         "Credential benchmark",
         "refresh grants sent",
         "auth.oauth.start to URL p50 (ms)",
+        "Bridge benchmark",
+        "warm added p50 (ms)",
+        "cold first call (ms)",
+        "browser PSS per site (MB)",
     ):
         assert figure in result.stdout
     for wire in load_wires():

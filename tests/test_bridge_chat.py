@@ -8,6 +8,7 @@ streams to the client as ``chat.delta`` notifications before the result.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from tests.conftest import result_validator
 from tests.fakes.sites.echo.server import ThreadedEcho, running_echo
 from tests.fakes.sites.echo.support import ECHO_SPEC, bridge_config
 from tests.support.daemon import DaemonProcess, serving_daemon
+from tests.support.transports import collect, connected
 from tests.support.wsrpc import Rpc, unix_http
 
 pytestmark = pytest.mark.browser
@@ -77,6 +79,19 @@ async def test_a_provider_without_a_key_streams_its_answer_through_the_bridge(
     assert result["conversationId"] == echo.fake.completions[-1].chat
 
 
+@pytest.mark.parametrize("transport", ["websocket", "stdio"])
+async def test_deltas_come_before_the_answer_on_every_streaming_transport(
+    daemon: DaemonProcess, transport: str
+) -> None:
+    params = {"messages": HELLO, "provider": "zai", "stream": True}
+    body = {"jsonrpc": "2.0", "id": "s-1", "method": "chat.send", "params": params}
+    async with connected(transport, daemon) as session:
+        notes, answer = await collect(session, body)
+    deltas = [note["params"] for note in notes if note["method"] == "chat.delta"]
+    assert [d["type"] for d in deltas] == ["reasoning", *["text"] * 5]
+    assert "".join(d["text"] for d in deltas[1:]) == answer["result"]["message"]["content"]
+
+
 async def test_a_conversation_id_continues_the_same_chat_on_the_site(
     rpc: Rpc, echo: ThreadedEcho
 ) -> None:
@@ -89,6 +104,18 @@ async def test_a_conversation_id_continues_the_same_chat_on_the_site(
     assert second["message"]["content"] == "ECHO: and again"
     assert len(echo.fake.chats) == chats, "no new chat was made"
     assert [c.chat for c in echo.fake.completions[-2:]] == [first["conversationId"]] * 2
+
+
+async def test_a_warm_new_chat_takes_a_page_loaded_before_the_call(
+    rpc: Rpc, echo: ThreadedEcho
+) -> None:
+    await send(rpc)
+    loads = echo.fake.page_loads
+    await echo.until(lambda site: site.page_loads > loads)  # the spare, after the answer
+    called = time.monotonic()
+    assert "result" in await send(rpc)
+    sent = echo.fake.completions[-1].at
+    assert not [at for at in echo.fake.page_times if called <= at <= sent]
 
 
 async def test_a_history_without_a_conversation_id_goes_as_one_transcript(

@@ -39,7 +39,8 @@ def fresh_knobs(echo: ThreadedEcho) -> None:
 
 @pytest.fixture(scope="module")
 def daemon(echo: ThreadedEcho) -> Iterator[DaemonProcess]:
-    config = echo_config(echo.base_url, bridges={**TIMEOUTS, "queue_size": 1})
+    # No spare page: each call loads the page anew, so a knob of the page counts at once.
+    config = echo_config(echo.base_url, bridges={**TIMEOUTS, "queue_size": 1, "spare_page": False})
     with serving_daemon(config=config) as running:
         yield running
 

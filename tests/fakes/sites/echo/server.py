@@ -8,7 +8,8 @@ Routes: ``GET /`` and ``GET /c/{id}`` (the page; ``?model=`` picks the model),
 The answer is ``ECHO: <prompt>`` (or the text after ``Reply with exactly:``) in
 :attr:`Knobs.chunks` frames. Tests change :class:`Knobs` directly (plain attributes, read per
 request) and read what the site saw in :class:`EchoSite` (``completions``, ``chats``,
-``disconnects``, ``stops``, ``page_loads``), waiting on it with :meth:`EchoSite.wait_for`.
+``disconnects``, ``stops``, ``page_loads``, ``page_times``), waiting on it with
+:meth:`EchoSite.wait_for`.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ class EchoSite(FakeServer):
         self.disconnects = 0
         self.stops = 0
         self.page_loads = 0
+        self.page_times: list[float] = []  # time.monotonic() of each page load
         self._changed = asyncio.Condition()
         self._stopped: set[str] = set()
         self._runner: web.AppRunner | None = None
@@ -133,6 +135,7 @@ class EchoSite(FakeServer):
 
     async def _page(self, request: web.Request) -> web.Response:
         self.page_loads += 1
+        self.page_times.append(time.monotonic())
         await self._note()
         html = (STATIC / "index.html").read_text()
         html = html.replace("__ECHO_CONFIG__", json.dumps(self.knobs.page()))
