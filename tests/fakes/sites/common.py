@@ -567,10 +567,12 @@ class MockSite(FakeServer, Generic[S]):
         self._runner: web.AppRunner | None = None
 
     async def start(self, port: int = 0) -> str:
-        runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        runner = web.AppRunner(
+            self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
         await runner.setup()
         self._runner = runner
-        await web.TCPSite(runner, "127.0.0.1", port, shutdown_timeout=1.0).start()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
         bound = next(a for a in runner.addresses if isinstance(a, tuple))[1]
         self.base_url = f"http://127.0.0.1:{bound}"
         return self.base_url
