@@ -217,9 +217,10 @@ async def test_a_provider_without_credentials_says_where_to_put_one(chat_session
     assert "GROQ_API_KEY" in error["data"]["envKeys"]
 
 
-async def test_the_bridge_route_is_refused_until_bridges_exist(chat_session: Session) -> None:
+async def test_a_provider_without_a_bridge_refuses_the_bridge_route(chat_session: Session) -> None:
     _, answer = await chat(chat_session, messages=HELLO, route="bridge")
     assert answer["error"]["code"] == -32013
+    assert "bridge" in answer["error"]["data"]["detail"]
 
 
 async def test_a_model_route_picks_the_provider_when_none_is_named(chat_session: Session) -> None:
