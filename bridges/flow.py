@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from bridges.browser import BrowserGone, PageFault, PageTimeout, Tab
 from bridges.site import Find, Problem, ProblemKind, SiteParser, SiteProblem, SiteSpec, as_find
-from bridges.tap import Kind, TapMessage
+from bridges.tap import Kind, TapMessage, find_entries
 from daemon.adapters.types import Assembly, ChatCall, Event
 from daemon.errors import (
     BridgeBroken,
@@ -69,6 +69,8 @@ def _picker(spec: SiteSpec, model: str) -> tuple[Find, Find]:
 
 def dom_problem(spec: SiteSpec, key: str, index: int) -> Problem:
     """The problem a watched element stands for."""
+    if key == "sign":
+        return spec.signs[index].problem
     if key == "challenge":
         challenge = spec.challenges[index]
         detail = f"the site shows a check ({as_find(challenge.find).describe()})"
@@ -80,7 +82,15 @@ def watched(spec: SiteSpec) -> dict[str, tuple[Find, ...]]:
     return {
         "challenge": tuple(as_find(c.find) for c in spec.challenges),
         "login": tuple(as_find(s) for s in spec.login_walls),
+        "sign": tuple(as_find(s.find) for s in spec.signs),
     }
+
+
+def watched_problem(spec: SiteSpec, position: int) -> Problem:
+    """The problem of the element the tap reported: ``position`` counts through every watched
+    element in :func:`watched`'s order, not within its group."""
+    flat, _ = find_entries(watched(spec))
+    return dom_problem(spec, *flat[position])
 
 
 class Turn:
@@ -252,7 +262,7 @@ class Turn:
         if message.error is not None:
             raise message.error
         if message.kind is Kind.DOM:
-            raise SiteProblem(dom_problem(self.spec, message.key, message.index))
+            raise SiteProblem(watched_problem(self.spec, message.index))
         if message.kind is Kind.GONE:
             raise BridgeUnavailable(f"Chromium went away mid-answer: {message.detail}", site=name)
         raise UpstreamUnavailable(

@@ -9,8 +9,8 @@ else, the same way for every site:
    (:mod:`bridges.tap`) installed before any of the site's scripts run;
 2. goes to ``start_path`` (a new chat; ``model_path`` when a model was asked for) or to
    ``conversation_path`` (a chat to continue), clicks any visible ``popups``, and waits for
-   one of ``input`` (``page_load_timeout_s``); a visible ``login_walls`` or ``challenges``
-   element ends the wait with its error instead, and when nothing shows the call fails
+   one of ``input`` (``page_load_timeout_s``); a visible ``login_walls``, ``challenges`` or
+   ``signs`` element ends the wait with its error instead, and when nothing shows the call fails
    :class:`~daemon.errors.BridgeBroken` naming the input selectors;
 3. waits until ``ready_script`` is truthy (a string it returns is a reason the site cannot be
    used: :class:`~daemon.errors.BridgeUnavailable` with that text);
@@ -21,8 +21,8 @@ else, the same way for every site:
    whose URL matches ``completion_url`` after the prompt went in): ``classify(status,
    content_type, first_chunk)`` first, then every chunk through a fresh ``parser()``, emitting
    its events as they come, until ``parser.done`` or the end of the body (then
-   ``parser.close()``); the first-chunk and between-chunk timeouts apply; a visible challenge
-   or login wall during the wait ends it too;
+   ``parser.close()``); the first-chunk and between-chunk timeouts apply; a visible challenge,
+   login wall or sign during the wait ends it too;
 7. reads the conversation id from the page's URL with ``conversation_id``.
 
 A :class:`Problem` (from ``classify``, or raised by the parser as :class:`SiteProblem`)
@@ -147,6 +147,16 @@ class Challenge:
 
 
 @dataclass(frozen=True, slots=True)
+class Sign:
+    """An element whose visibility means ``problem``: what the page shows when the site
+    refused something the tap does not see (a block page instead of the app, an error the
+    page's own requests met before the completion was sent)."""
+
+    find: Selector
+    problem: Problem
+
+
+@dataclass(frozen=True, slots=True)
 class Stop:
     """How ``chat.cancel`` stops a generation on the page.
 
@@ -177,6 +187,7 @@ class SiteSpec:
     ready_script: str | None = None  # JS expression: truthy = ready, a string = why not
     challenges: tuple[Challenge, ...] = ()
     login_walls: tuple[Selector, ...] = ()
+    signs: tuple[Sign, ...] = ()  # other elements that stand for a Problem
     popups: tuple[Selector, ...] = ()  # dismiss buttons clicked whenever visible before typing
     stop: Stop = Stop()
     model_path: str | None = None  # "/?model={model}": a start path that preselects a model

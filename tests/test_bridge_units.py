@@ -4,19 +4,22 @@ queue, the process bookkeeping, and that loading it does not load Playwright."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import signal
 from pathlib import Path
 
 import pytest
 
 from bridges import procs
-from bridges.flow import prompt_of
+from bridges.flow import prompt_of, watched_problem
 from bridges.runner import Bridges
+from bridges.site import Problem, ProblemKind, Sign
 from bridges.tap import Kind, Tap
 from daemon.adapters.types import ChatCall
 from daemon.app import RoutingSetup
 from daemon.config import BridgeSettings, SiteSettings, load_settings
 from daemon.errors import ConfigInvalid, RequestInvalid, Unsupported
+from tests.fakes.sites.echo.site import SPEC as ECHO
 from tests.support.daemon import run_python
 
 
@@ -148,6 +151,22 @@ async def test_the_tap_drops_earlier_generations_and_wakes_readers_when_the_page
     tap.close("the page crashed")
     assert (await waiting).kind is Kind.GONE
     assert (await tap.next()).detail == "the page crashed"  # and every later read
+
+
+# --- what the page shows --------------------------------------------------------------------
+
+
+def test_a_watched_element_reported_by_the_tap_names_its_own_problem() -> None:
+    blocked = Problem(ProblemKind.RATE_LIMITED, "blocked", retry_after_ms=600_000)
+    expired = Problem(ProblemKind.SESSION, "expired", reload_helps=True)
+    spec = dataclasses.replace(ECHO, signs=(Sign("#block", blocked), Sign(".toast", expired)))
+    # the tap counts through challenges, login walls and signs in one list
+    assert [watched_problem(spec, i).kind for i in range(2)] == [
+        ProblemKind.CHALLENGE,
+        ProblemKind.LOGIN_WALL,
+    ]
+    assert watched_problem(spec, 2) == blocked
+    assert watched_problem(spec, 3) == expired
 
 
 # --- processes -------------------------------------------------------------------------------
