@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from urllib.parse import quote
 from bridges.browser import BrowserGone, PageFault, PageTimeout, Tab
 from bridges.site import Find, Problem, ProblemKind, SiteParser, SiteProblem, SiteSpec, as_find
 from bridges.tap import Kind, TapMessage, find_entries
+from daemon.adapters.http import retry_after_ms
 from daemon.adapters.types import Assembly, ChatCall, Event
 from daemon.errors import (
     BridgeBroken,
@@ -91,6 +93,15 @@ def watched_problem(spec: SiteSpec, position: int) -> Problem:
     element in :func:`watched`'s order, not within its group."""
     flat, _ = find_entries(watched(spec))
     return dom_problem(spec, *flat[position])
+
+
+def with_retry_after(problem: Problem, header: str) -> Problem:
+    """A rate limit backs off as long as the response's ``Retry-After`` header says, when it
+    says (the site module only sees the status, the content type and the body)."""
+    if problem.kind is not ProblemKind.RATE_LIMITED:
+        return problem
+    wait_ms = retry_after_ms({"Retry-After": header})
+    return problem if wait_ms is None else dataclasses.replace(problem, retry_after_ms=wait_ms)
 
 
 class Turn:
@@ -206,33 +217,32 @@ class Turn:
 
     async def _read(self) -> Assembly:
         parser: SiteParser | None = None
-        request, status, content_type = 0, 0, ""
+        request, head = 0, TapMessage(Kind.HEAD)
         while parser is None or not parser.done:
             message = await self._next(waiting_for_first=parser is None)
             if message.kind is Kind.HEAD:
                 if message.request != request:  # the page sent (another) request: follow it
-                    request, parser = message.request, None
-                    status, content_type = message.status, message.content_type
+                    request, parser, head = message.request, None, message
                 continue
             if message.request != request and message.kind in (Kind.CHUNK, Kind.END):
                 continue  # an earlier request of this turn still talking
             if message.kind is Kind.CHUNK:
                 if parser is None:
-                    parser = self._parser(status, content_type, message.data)
+                    parser = self._parser(head, message.data)
                 await self._deliver(parser.feed(message.data))
             elif message.kind is Kind.END:
                 if parser is None:
-                    parser = self._parser(status, content_type, b"")
+                    parser = self._parser(head, b"")
                 await self._deliver(parser.close())
                 break
             else:
                 self._fail(message)
         return self.assembly
 
-    def _parser(self, status: int, content_type: str, head: bytes) -> SiteParser:
-        problem = self.spec.classify(status, content_type, head)
+    def _parser(self, head: TapMessage, first: bytes) -> SiteParser:
+        problem = self.spec.classify(head.status, head.content_type, first)
         if problem is not None:
-            raise SiteProblem(problem)
+            raise SiteProblem(with_retry_after(problem, head.retry_after))
         return self.spec.parser()
 
     async def _next(self, *, waiting_for_first: bool) -> TapMessage:

@@ -22,7 +22,8 @@ else, the same way for every site:
    content_type, first_chunk)`` first, then every chunk through a fresh ``parser()``, emitting
    its events as they come, until ``parser.done`` or the end of the body (then
    ``parser.close()``); the first-chunk and between-chunk timeouts apply; a visible challenge,
-   login wall or sign during the wait ends it too;
+   login wall or sign during the wait ends it too; a rate limit's ``Retry-After`` header, when
+   the response has one, is its back-off;
 7. reads the conversation id from the page's URL with ``conversation_id``.
 
 A :class:`Problem` (from ``classify``, or raised by the parser as :class:`SiteProblem`)

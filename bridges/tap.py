@@ -122,7 +122,8 @@ _SCRIPT = r"""
     return original.call(this, input, Object.assign({}, init || {}, { signal })).then(
       (response) => {
         const type = response.headers.get("content-type") || "";
-        post({ k: "head", g, r, status: response.status, type });
+        const retry = response.headers.get("retry-after") || "";
+        post({ k: "head", g, r, status: response.status, type, retry });
         if (response.body) pump(response.clone().body.getReader(), g, r);
         else post({ k: "end", g, r });
         return response;
@@ -206,6 +207,7 @@ class TapMessage:
     request: int = 0
     status: int = 0
     content_type: str = ""
+    retry_after: str = ""  # the response's Retry-After header
     data: bytes = b""
     detail: str = ""
     key: str = ""
@@ -241,6 +243,7 @@ class Tap:
                 request=int(message.get("r", 0)),
                 status=int(message.get("status", 0)),
                 content_type=str(message.get("type", "")),
+                retry_after=str(message.get("retry", "")),
                 data=base64.b64decode(message["data"]) if kind is Kind.CHUNK else b"",
                 detail=str(message.get("detail", "")),
                 key=str(message.get("key", "")),

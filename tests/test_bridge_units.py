@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridges import procs
-from bridges.flow import prompt_of, watched_problem
+from bridges.flow import prompt_of, watched_problem, with_retry_after
 from bridges.runner import Bridges
 from bridges.site import Problem, ProblemKind, Sign
 from bridges.tap import Kind, Tap
@@ -167,6 +167,23 @@ def test_a_watched_element_reported_by_the_tap_names_its_own_problem() -> None:
     ]
     assert watched_problem(spec, 2) == blocked
     assert watched_problem(spec, 3) == expired
+
+
+def test_a_rate_limit_backs_off_as_long_as_the_response_says() -> None:
+    limited = Problem(ProblemKind.RATE_LIMITED, "slow down", retry_after_ms=30_000)
+    assert with_retry_after(limited, "120").retry_after_ms == 120_000
+    assert with_retry_after(limited, "") == limited  # no header: the site's own guess
+    assert with_retry_after(limited, "soon") == limited
+    refused = Problem(ProblemKind.REFUSED, "no")
+    assert with_retry_after(refused, "120") == refused
+
+
+async def test_the_tap_passes_the_retry_after_header_on() -> None:
+    tap = Tap()
+    generation = tap.begin()
+    tap.receive(None, {"k": "head", "g": generation, "r": 1, "status": 429, "retry": "7"})
+    message = await tap.next()
+    assert (message.status, message.retry_after) == (429, "7")
 
 
 # --- processes -------------------------------------------------------------------------------
