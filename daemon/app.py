@@ -23,7 +23,7 @@ from daemon.providers.lookup import Registry
 from daemon.providers.model import AuthStyle
 from daemon.reliability import Policy, load_policy
 from daemon.routing import Router
-from daemon.rpc import anthropic_http, openai_http
+from daemon.rpc import anthropic_http, openai_http, responses_http
 from daemon.rpc.context import ComponentHealth, DaemonState, HealthCheck
 from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.http import post_rpc
@@ -48,6 +48,7 @@ def build_app(
     app.router.add_get("/rpc", ws_rpc)
     app.router.add_post("/v1/chat/completions", openai_http.chat_completions)
     app.router.add_post("/v1/messages", anthropic_http.messages)
+    app.router.add_post("/v1/responses", responses_http.responses)
     app.router.add_get("/v1/models", openai_http.models)
     app.cleanup_ctx.append(services(state, routing))
     state.health_checks.update(core_health_checks(state))
