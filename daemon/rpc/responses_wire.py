@@ -70,7 +70,9 @@ _REFUSED: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
 
 
 def _unsupported(what: str, field: str, why: str = "") -> InvalidParams:
-    message = f"{what} is not supported by {_ENDPOINT}" + (f": {why}" if why else "")
+    """A 400 whose message starts with the field: ``tools[0].type: tool type 'x' is ...``."""
+    message = ("" if what == field else f"{field}: ") + f"{what} is not supported by {_ENDPOINT}"
+    message += f": {why}" if why else ""
     return InvalidParams(message, field=field, reason=why or "not supported")
 
 
