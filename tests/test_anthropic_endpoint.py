@@ -421,11 +421,11 @@ def test_the_stream_opens_one_block_at_a_time() -> None:
     assert sse[-2][1]["usage"]["input_tokens"] == 7
 
 
-def test_a_tool_call_cannot_reopen_once_another_block_began() -> None:
+def test_a_tool_call_cannot_go_on_once_its_whole_arguments_closed_its_block() -> None:
     encoder = anthropic_wire.StreamEncoder("msg_1", "m")
-    encoder.feed([ToolCallDelta(0, "a", "f"), ToolCallDelta(1, "b", "g")])
+    encoder.feed([ToolCallDelta(0, "a", "f", "{}"), ToolCallDelta(1, "b", "g")])
     with pytest.raises(UpstreamProtocol):
-        encoder.feed([ToolCallDelta(0, arguments="{}")])
+        encoder.feed([ToolCallDelta(0, arguments='{"more": 1}')])
 
 
 @pytest.mark.parametrize(

@@ -29,11 +29,11 @@ from daemon.errors import (
     InternalError,
     InvalidParams,
     ShuttingDown,
-    UpstreamProtocol,
     UpstreamUnavailable,
 )
 from daemon.rpc import openai_wire
 from daemon.rpc.ids import next_id
+from daemon.rpc.tool_order import ToolCallOrder
 
 # Anthropic's error type per HTTP status; another 4xx is a request error, another 5xx api_error.
 _ERROR_TYPES: Mapping[int, str] = {
@@ -362,6 +362,12 @@ def message(result: Mapping[str, Any], model: str, message_id: str) -> dict[str,
     }
 
 
+def count_answer(tokens: int, *, estimated: bool) -> dict[str, Any]:
+    """The count_tokens answer: Anthropic's ``input_tokens``, and whether it is the daemon's
+    estimate rather than the provider's own count."""
+    return {"input_tokens": tokens, "estimated": estimated}
+
+
 def frame(payload: Mapping[str, Any]) -> bytes:
     """One SSE event, named after its payload's ``type`` as Anthropic's are."""
     kind: str = payload["type"]
@@ -377,7 +383,9 @@ class StreamEncoder:
     """Turns one chat's events into Anthropic's SSE events; the endpoint only writes them.
 
     Anthropic streams one content block at a time, so a change of kind (thinking, text, another
-    tool call) stops the open block and starts the next.
+    tool call) stops the open block and starts the next. Tool calls come through a
+    :class:`~daemon.rpc.tool_order.ToolCallOrder` first: whatever order the upstream sent their
+    fragments in, each call is one block, and a call waits until the one before it is whole.
     """
 
     def __init__(self, message_id: str, model: str) -> None:
@@ -385,7 +393,7 @@ class StreamEncoder:
         self.model = model
         self.index = -1  # the open (or last) block's index
         self._open: tuple[str, int] | None = None  # kind of the open block, and its tool ordinal
-        self._done_tools: set[int] = set()
+        self._order = ToolCallOrder(blocks=True)
 
     def start(self) -> bytes:
         """``message_start`` and a ``ping``, as Anthropic opens a stream."""
@@ -404,7 +412,23 @@ class StreamEncoder:
         return frame({"type": "message_start", "message": started}) + frame({"type": "ping"})
 
     def feed(self, events: list[Event]) -> list[bytes]:
-        """The SSE events for a batch of chat events (none for usage and finish)."""
+        """The SSE events for a batch of chat events (none for usage and finish); UpstreamProtocol
+        when a tool call goes on after its block had to close."""
+        return self._encode(self._order.feed(events))
+
+    def finish(self, result: Mapping[str, Any]) -> bytes:
+        """The end of the stream: the calls still held, the open block's stop,
+        ``message_delta``, ``message_stop``."""
+        frames = self._encode(self._order.end())
+        frames += self._stop()
+        delta = {"stop_reason": stop_reason(result["finishReason"]), "stop_sequence": None}
+        frames.append(
+            frame({"type": "message_delta", "delta": delta, "usage": wire_usage(result["usage"])})
+        )
+        frames.append(frame({"type": "message_stop"}))
+        return b"".join(frames)
+
+    def _encode(self, events: list[Event]) -> list[bytes]:
         frames: list[bytes] = []
         for event in events:
             if isinstance(event, TextDelta) and event.text:
@@ -419,24 +443,10 @@ class StreamEncoder:
                 frames += self._tool(event)
         return frames
 
-    def finish(self, result: Mapping[str, Any]) -> bytes:
-        """The end of the stream: the open block's stop, ``message_delta``, ``message_stop``."""
-        delta = {"stop_reason": stop_reason(result["finishReason"]), "stop_sequence": None}
-        frames = self._stop()
-        frames.append(
-            frame({"type": "message_delta", "delta": delta, "usage": wire_usage(result["usage"])})
-        )
-        frames.append(frame({"type": "message_stop"}))
-        return b"".join(frames)
-
     def _tool(self, event: ToolCallDelta) -> list[bytes]:
         key = ("tool", event.index)
         frames: list[bytes] = []
-        if self._open != key:
-            if event.index in self._done_tools:  # a block cannot be reopened on this wire
-                raise UpstreamProtocol(
-                    f"tool call {event.index} went on after another content block began"
-                )
+        if self._open != key:  # the order begins each call once, with its id and name
             block = {
                 "type": "tool_use",
                 "id": event.id or next_id("toolu_"),
@@ -470,8 +480,5 @@ class StreamEncoder:
     def _stop(self) -> list[bytes]:
         if self._open is None:
             return []
-        kind, ordinal = self._open
-        if kind == "tool":
-            self._done_tools.add(ordinal)
         self._open = None
         return [frame({"type": "content_block_stop", "index": self.index})]

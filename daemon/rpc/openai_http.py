@@ -30,6 +30,7 @@ from daemon.rpc.openai_wire import (
     to_send_params,
     wire_usage,
 )
+from daemon.rpc.tool_order import ToolCallOrder
 
 
 def _error(exc: DaemonError) -> web.Response:
@@ -40,7 +41,9 @@ class _Stream(LazyStream):
     """Writes a chat's events as ``chat.completion.chunk`` SSE, opening the response lazily.
 
     The events of one upstream read go out in one write, and every chunk's constant head
-    (id, object, created, model) is encoded once per stream.
+    (id, object, created, model) is encoded once per stream. Tool calls go out one after the
+    other, each whole before the next begins (:class:`ToolCallOrder`), as the SDKs' stream
+    helpers expect, whatever order the upstream interleaved them in.
     """
 
     def __init__(self, request: web.Request, model: str) -> None:
@@ -48,6 +51,7 @@ class _Stream(LazyStream):
         self.model = model
         self.id = next_id("chatcmpl-")
         self._head = chunk_head(self.id, model)
+        self._order = ToolCallOrder()
 
     def _frame(self, delta: Mapping[str, Any], finish: str | None = None) -> bytes:
         return chunk_frame(self._head, delta, finish)
@@ -58,13 +62,17 @@ class _Stream(LazyStream):
     def error_frame(self, exc: DaemonError) -> bytes:
         return b"data: " + orjson.dumps(error_body(exc)[1]) + b"\n\n"  # in band, as OpenAI does
 
+    def _frames(self, events: list[Event]) -> list[bytes]:
+        return [self._frame(delta) for event in events if (delta := delta_of(event))]
+
     async def emit(self, events: list[Event]) -> None:
-        frames = [self._frame(delta) for event in events if (delta := delta_of(event))]
+        frames = self._frames(self._order.feed(events))
         if frames:  # until there is content, a failure can still have its own HTTP status
             await self.send(frames)
 
     async def finish(self, result: Mapping[str, Any], include_usage: bool) -> web.StreamResponse:
-        frames = [self._frame({}, result["finishReason"])]
+        frames = self._frames(self._order.end())  # the tool calls still held
+        frames.append(self._frame({}, result["finishReason"]))
         if include_usage:
             usage_chunk = {
                 **chunk(self.id, self.model, {}),

@@ -234,11 +234,13 @@ def delta_of(event: Event) -> dict[str, Any] | None:
     if isinstance(event, ReasoningDelta):
         return {"reasoning_content": event.text}
     if isinstance(event, ToolCallDelta):
+        # A call's first fragment (the one with its name, as ToolCallOrder makes them) says
+        # what it is; the SDKs take its type and name from that fragment alone.
         call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
         if event.id:
             call["id"] = event.id
+        if event.name is not None:
             call["type"] = "function"
-        if event.name:
             call["function"]["name"] = event.name
         return {"tool_calls": [call]}
     return None

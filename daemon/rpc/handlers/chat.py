@@ -8,10 +8,11 @@ from typing import Any, TypedDict
 from daemon.adapters.checks import check_conversation
 from daemon.adapters.types import ChatCall, Event, ReasoningDelta, TextDelta, ToolCallDelta
 from daemon.errors import Cancelled, RequestInvalid
-from daemon.routes import Emit, Route
+from daemon.routes import Route
 from daemon.rpc.context import CallContext
 from daemon.rpc.handlers.providers import router_of
 from daemon.rpc.ids import next_id
+from daemon.rpc.tool_order import ToolCallOrder
 
 
 class SendParams(TypedDict, total=False):
@@ -72,24 +73,35 @@ def delta_params(request_id: Any, event: Event) -> dict[str, Any] | None:
         delta: dict[str, Any] = {"requestId": request_id, "type": "toolCall", "index": event.index}
         if event.id:
             delta["id"] = event.id
-        if event.name:
+        if event.name is not None:  # a call's first delta: ToolCallOrder gives it id and name
             delta["name"] = event.name
         delta["arguments"] = event.arguments
         return delta
     return None
 
 
-def _emitter(ctx: CallContext) -> Emit:
-    notify = ctx.notify
-    assert notify is not None
+class _Deltas:
+    """The chat.delta notifications of one streamed call, tool calls in one order (each call's
+    deltas together, its first with id and name: :class:`ToolCallOrder`)."""
 
-    async def emit(events: list[Event]) -> None:
+    def __init__(self, ctx: CallContext) -> None:
+        assert ctx.notify is not None
+        self.notify = ctx.notify
+        self.request_id = ctx.request_id
+        self.order = ToolCallOrder()
+
+    async def emit(self, events: list[Event]) -> None:
+        await self._send(self.order.feed(events))
+
+    async def end(self) -> None:
+        """What the order still held when the upstream finished."""
+        await self._send(self.order.end())
+
+    async def _send(self, events: list[Event]) -> None:
         for event in events:
-            params = delta_params(ctx.request_id, event)
+            params = delta_params(self.request_id, event)
             if params is not None:
-                await notify("chat.delta", params)
-
-    return emit
+                await self.notify("chat.delta", params)
 
 
 async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
@@ -98,6 +110,7 @@ async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
     router = router_of(ctx)
     stream = bool(params.get("stream")) and ctx.notify is not None
     call = to_call(params, stream=stream)
+    deltas = _Deltas(ctx) if stream else None
     candidates = router.plan(params.get("provider"), params.get("model"))
     task = asyncio.current_task()
     running = ctx.running if ctx.request_id is not None else None
@@ -107,12 +120,14 @@ async def send(ctx: CallContext, params: SendParams) -> dict[str, Any]:
         result = await router.chat(
             candidates,
             call,
-            _emitter(ctx) if stream else None,
+            deltas.emit if deltas is not None else None,
             params.get("apiKey"),
             params.get("timeoutMs"),
             Route(params.get("route", Route.AUTO)),
             params.get("conversationId"),
         )
+        if deltas is not None:
+            await deltas.end()
     except asyncio.CancelledError:
         if running is not None and running.discard(ctx.request_id) and task is not None:
             task.uncancel()
