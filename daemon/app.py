@@ -48,6 +48,7 @@ def build_app(
     app.router.add_get("/rpc", ws_rpc)
     app.router.add_post("/v1/chat/completions", openai_http.chat_completions)
     app.router.add_post("/v1/messages", anthropic_http.messages)
+    app.router.add_post("/v1/messages/count_tokens", anthropic_http.count_tokens)
     app.router.add_post("/v1/responses", responses_http.responses)
     app.router.add_get("/v1/models", openai_http.models)
     app.cleanup_ctx.append(services(state, routing))

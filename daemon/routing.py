@@ -23,14 +23,16 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from daemon.adapters import adapter_for
+from daemon.adapters import adapter_for, counter_for
 from daemon.adapters.checks import check_stop, check_tools
+from daemon.adapters.tokens import estimate_input_tokens, provider_count
 from daemon.adapters.types import Assembly, ChatCall, Target
 from daemon.auth.credentials import Credentials, Vault, resolve
 from daemon.auth.records import DEFAULT_ACCOUNT
 from daemon.errors import (
     BridgeError,
     CircuitOpen,
+    CredentialsMissing,
     DaemonError,
     KeyRejected,
     RateLimited,
@@ -151,6 +153,39 @@ class Router:
         except Unsupported:
             return False
         return True
+
+    async def count_tokens(
+        self, provider: Provider, model: str, call: ChatCall, route: Route = Route.AUTO
+    ) -> tuple[int, bool]:
+        """(input tokens of ``call``, whether estimated): the provider's own count where its
+        family has a counting call and a credential resolves, else the daemon's estimate."""
+        counter = counter_for(provider.family)
+        if counter is None or route is Route.BRIDGE or provider.base_url is None:
+            return estimate_input_tokens(call), True
+        try:
+            settings = self.registry.settings(provider.id)
+            credentials = await resolve(provider, settings, self.vault, self.environ)
+        except CredentialsMissing:
+            return estimate_input_tokens(call), True  # counting is no reason to demand a key
+        target = self.target(provider, model, credentials)
+        policy = self.policy
+        try:
+            counted = await provider_count(
+                counter,
+                self.session,
+                target,
+                call,
+                policy.connect_timeout_ms / 1000,
+                policy.total_timeout_ms / 1000,
+            )
+        except UpstreamError as exc:
+            _hide_key(exc, target.key)
+            exc.data.setdefault("provider", provider.id)
+            raise
+        if counted is None:
+            log.info("count_estimated", provider=provider.id, reason="no counting endpoint")
+            return estimate_input_tokens(call), True
+        return counted, False
 
     def target(self, provider: Provider, model: str, credentials: Credentials) -> Target:
         """Where a request to ``provider`` goes; RequestInvalid when its base URL is unset."""

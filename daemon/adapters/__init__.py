@@ -1,7 +1,9 @@
 """One adapter module per wire family, loaded on first use (start-up imports none).
 
 An adapter module provides pure ``build_request`` / ``parse_*`` functions and the two I/O
-functions of :class:`Adapter`. ``ADAPTERS`` maps each family to its module;
+functions of :class:`Adapter`; a family with a token-counting call of its own also has a
+``count_tokens`` function (:class:`Counter`, found by :func:`counter_for`). ``ADAPTERS`` maps
+each family to its module;
 ``PLANNED_FAMILIES`` are families the catalog names whose adapters are not written yet:
 calls to them fail with a clear Unsupported error.
 """
@@ -29,6 +31,14 @@ class Adapter(Protocol):
     async def models(
         self, session: aiohttp.ClientSession, target: Target, connect_timeout: float
     ) -> list[str]: ...
+
+
+class Counter(Protocol):
+    """A family module that can ask the provider how many input tokens a call has."""
+
+    async def count_tokens(
+        self, session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+    ) -> int: ...
 
 
 ADAPTERS: Mapping[ApiFamily, str] = {
@@ -63,3 +73,12 @@ def adapter_for(family: ApiFamily) -> Adapter:
         raise Unsupported(f"the {family} API family is not supported by this version") from None
     adapter = _LOADED[family] = cast(Adapter, importlib.import_module(path))
     return adapter
+
+
+def counter_for(family: ApiFamily) -> Counter | None:
+    """The adapter of ``family`` when it can count tokens with the provider; None otherwise."""
+    try:
+        adapter = adapter_for(family)
+    except Unsupported:
+        return None
+    return cast(Counter, adapter) if hasattr(adapter, "count_tokens") else None

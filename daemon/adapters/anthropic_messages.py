@@ -44,6 +44,8 @@ _FINISH: Mapping[str, FinishReason] = {
     "tool_use": "tool_calls",
     "refusal": "content_filter",
 }
+# What a count_tokens body must not carry (the API refuses extra fields): the answer's settings.
+_NOT_COUNTED = ("max_tokens", "stream", "temperature", "stop_sequences")
 _TOOL_CHOICE: Mapping[str, dict[str, str]] = {
     "auto": {"type": "auto"},
     "required": {"type": "any"},
@@ -271,3 +273,19 @@ async def models(
     return await common.paged_models(
         session, page, common.model_ids, _after_last, connect_timeout, map_error
     )
+
+
+async def count_tokens(
+    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+) -> int:
+    """The provider's count of ``call``'s input tokens: ``POST {base}/messages/count_tokens``
+    with the Messages body less what only shapes the answer."""
+    body = {"model": target.model, **request_body(call)}
+    for name in _NOT_COUNTED:
+        body.pop(name, None)
+    headers = common.headers(target, accept="application/json")
+    headers.setdefault("anthropic-version", API_VERSION)
+    url = f"{target.base_url}/messages/count_tokens"
+    request = HttpRequest("POST", url, headers, orjson.dumps(body))
+    answer = await common.fetch_json(session, request, connect_timeout, map_error)
+    return common.count_in(answer, "input_tokens")

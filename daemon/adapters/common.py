@@ -152,6 +152,29 @@ async def list_models(
     return []
 
 
+async def fetch_json(
+    session: aiohttp.ClientSession,
+    request: HttpRequest,
+    connect_timeout: float,
+    map_error: ErrorMapper,
+) -> dict[str, Any]:
+    """The JSON object one non-streamed call answers (a token count, say)."""
+    async for (body,) in exchange(
+        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
+    ):
+        return json_object(body)
+    raise UpstreamProtocol("the provider answered nothing")
+
+
+def count_in(answer: Mapping[str, Any], key: str, default: int | None = None) -> int:
+    """The non-negative integer count under ``key`` of a counting call's answer (``default``
+    when the key is absent: protobuf JSON leaves zeros out)."""
+    value = answer.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise UpstreamProtocol(f"the token count has no {key}")
+    return value
+
+
 def model_ids(body: bytes) -> list[str]:
     """The ids of a ``{"data": [{"id": ...}, ...]}`` listing (OpenAI's, Anthropic's), sorted."""
     try:

@@ -305,3 +305,20 @@ async def models(
     return await common.paged_models(
         session, page, parse_models, common.token_in("nextPageToken"), connect_timeout, map_error
     )
+
+
+async def count_tokens(
+    session: aiohttp.ClientSession, target: Target, call: ChatCall, connect_timeout: float
+) -> int:
+    """The provider's count of ``call``'s input tokens: ``POST {base}/models/{model}:countTokens``
+    with the whole ``generateContentRequest`` (so the system instruction and tools count too)."""
+    body = request_body(call)
+    body.pop("generationConfig", None)  # it shapes the answer; the input is the same without it
+    model = f"models/{target.model.removeprefix('models/')}"
+    wire = orjson.dumps({"generateContentRequest": {"model": model, **body}})
+    url = common.with_query_key(_model_url(target, "countTokens"), target)
+    headers = common.headers(target, accept="application/json")
+    answer = await common.fetch_json(
+        session, HttpRequest("POST", url, headers, wire), connect_timeout, map_error
+    )
+    return common.count_in(answer, "totalTokens", default=0)

@@ -1,4 +1,5 @@
-"""The Anthropic-compatible endpoint: ``POST /v1/messages``, as JSON or SSE.
+"""The Anthropic-compatible endpoints: ``POST /v1/messages`` (JSON or SSE) and
+``POST /v1/messages/count_tokens``.
 
 The twin of the OpenAI endpoint (:mod:`daemon.rpc.openai_http`): the model is ``provider/model``
 or a bare model, the body becomes chat.send params checked by chat.send's schema, and the call
@@ -25,6 +26,7 @@ from daemon.adapters.types import Event
 from daemon.errors import DaemonError
 from daemon.rpc.anthropic_wire import (
     StreamEncoder,
+    count_answer,
     error_body,
     error_frame,
     message,
@@ -81,3 +83,19 @@ async def messages(request: web.Request) -> web.StreamResponse:
     except DaemonError as exc:
         return await writer.fail(exc)
     return await writer.finish(result)
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """``POST /v1/messages/count_tokens``: the input tokens of a Messages request, counted by the
+    provider where its family can count, else estimated (the answer says which)."""
+    router = router_of(request)
+    try:
+        prepared = await prepare(request, to_send_params)
+        provider, model = prepared.candidates[0]  # where the call would go first
+        tokens, estimated = await router.count_tokens(
+            provider, model, prepared.call, route=prepared.route
+        )
+    except DaemonError as exc:
+        return _error(exc)
+    answer = count_answer(tokens, estimated=estimated)
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
