@@ -15,7 +15,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bridges.site import Challenge, Find, Problem, ProblemKind, SiteProblem, SiteSpec, Stop
+from bridges.site import (
+    Challenge,
+    Find,
+    Problem,
+    ProblemKind,
+    Sign,
+    SiteProblem,
+    SiteSpec,
+    Stop,
+)
 from daemon.adapters.sse import SseParser
 from daemon.adapters.types import (
     Event,
@@ -56,9 +65,34 @@ SLIDER_ACTION = (
     "drag the slider of the site's security check (bridges.open shows the page in a window)"
 )
 WAF_ACTION = "pass the site's verification page (bridges.open shows the page in a window)"
-CHALLENGES = (
-    Challenge("div.baxia-dialog iframe#baxia-dialog-content", SLIDER_ACTION),
-    Challenge("#WAF_NC_WRAPPER", WAF_ACTION),
+# The WAF's visible slider is what is left once the page's own JS challenge failed: a person's.
+CHALLENGES = (Challenge("#WAF_NC_WRAPPER", WAF_ACTION),)
+# Baxia's slider shows for stale anti-bot tokens too (at chat creation, say), and a fresh page
+# mints new ones: worth one reload before a person is asked.
+SLIDER = Problem(
+    ProblemKind.CHALLENGE,
+    "the site's anti-bot check (Baxia) wants the slider dragged",
+    reload_helps=True,
+    action=SLIDER_ACTION,
+)
+# What the edge serves instead of the app when it refuses every page (a gateway error page, an
+# error envelope shown as text); never inside the app, so never inside an answer either.
+EDGE_ERROR = "body > center > h1"
+EDGE_ENVELOPE = "body > pre"
+SIGNS = (
+    Sign("div.baxia-dialog iframe#baxia-dialog-content", SLIDER),
+    Sign(
+        Find(EDGE_ERROR, text=r"^429\b"),
+        Problem(ProblemKind.RATE_LIMITED, "the site answers every page with HTTP 429"),
+    ),
+    Sign(
+        Find(EDGE_ERROR, text=r"^[45]\d\d\b"),
+        Problem(ProblemKind.UNAVAILABLE, "the site answers every page with an HTTP error"),
+    ),
+    Sign(
+        Find(EDGE_ENVELOPE, text=r'"success":\s*false'),
+        Problem(ProblemKind.UNAVAILABLE, "the site answers every page with an error"),
+    ),
 )
 LOGIN_WALLS = (".login-modal",)
 POPUPS = (Find(".ant-modal button, [role=dialog] button", text=r"keep session|保持会话"),)
@@ -344,9 +378,7 @@ def classify(status: int, content_type: str, head: bytes) -> Problem | None:
         return None
     text = body[:HEAD_CHARS].decode("utf-8", "replace")
     if any(marker in text for marker in PUNISH_MARKERS):
-        # Stale Baxia tokens get this too, and a fresh page mints new ones.
-        detail = "the site's anti-bot check (Baxia) wants the slider dragged"
-        return Problem(ProblemKind.CHALLENGE, detail, reload_helps=True, action=SLIDER_ACTION)
+        return SLIDER
     if any(marker in text for marker in WAF_MARKERS) or WAF_JSON_MARKER in text:
         # The JS challenge a page load runs by itself; one that persists wants a person.
         detail = "the site's firewall (Aliyun WAF) answered with a challenge"
@@ -380,6 +412,7 @@ SPEC = SiteSpec(
     send=SEND,
     challenges=CHALLENGES,
     login_walls=LOGIN_WALLS,
+    signs=SIGNS,
     popups=POPUPS,
     stop=Stop(buttons=STOP_BUTTONS),
     model_picker=(MODEL_OPENER, MODEL_OPTION),
