@@ -284,7 +284,7 @@ def test_stateless_requests_pass() -> None:
         ("maxTokens", "max_output_tokens"),
         ("tools.0.name", "tools[0].name"),
         ("toolChoice", "tool_choice"),
-        ("reasoning", "reasoning.effort"),
+        ("reasoning.effort", "reasoning.effort"),
         ("messages.3.content", "input"),
         ("temperature", "temperature"),
     ],

@@ -36,11 +36,11 @@ _TOOL_CHOICES = frozenset({"auto", "none", "required"})
 _INCLUDES = frozenset({"reasoning.encrypted_content"})  # signed reasoning: it goes out and back
 _TEXT_PARTS = frozenset({"input_text", "output_text"})
 _ASSISTANT_PARTS = frozenset({"input_text", "output_text", "refusal"})
-# chat.send's param names as the Responses request names them (for the schema's errors).
+# chat.send's param names as the Responses request names them, for the schema's errors (the
+# effort is checked here, so "reasoning" is always the request's own field).
 _FIELDS: Mapping[str, str] = {
     "maxTokens": "max_output_tokens",
     "toolChoice": "tool_choice",
-    "reasoning": "reasoning.effort",
     "messages": "input",
 }
 
