@@ -9,8 +9,19 @@ its behaviour through the model string::
 Flags: ``tools``, ``reasoning``, ``retry_after_date``. Integer options (>= 0): ``chunks``,
 ``delay_ms``, ``times``, ``retry_after``. Text options: ``fault`` (one of ``FAULTS``), ``scenario``
 and ``wire`` (``current``, the default, or ``2024`` for the shape of the 2024 recordings).
-Anything else is answered with a 400. Standalone: ``python -m tests.fakes.openai_chat --port N
-[--unix PATH]`` prints the base URL on one line once it listens.
+Anything else is answered with a 400.
+
+With ``tools`` the assistant calls every tool offered, and streams each call as OpenAI does: a
+first fragment with id, type and name, then the arguments in pieces, without the id. Three flags
+stream them the other ways the wire allows (fragments are keyed by ``index``), as some
+OpenAI-compatible servers do: ``interleave`` (call ``k`` runs ``k`` fragments behind call 0, so
+two calls go 0, 0, 1, 0, 1, ...), ``late_name`` (a call's first fragment carries its id and the
+start of its arguments; the name comes with the second) and ``no_args`` (arguments ``""``: no
+fragment but the first). The ``truncated`` fault ends the stream cleanly halfway through its
+frames, before any finish reason or ``[DONE]`` (with tools: in the middle of a call).
+
+Standalone: ``python -m tests.fakes.openai_chat --port N [--unix PATH]`` prints the base URL on
+one line once it listens.
 """
 
 from __future__ import annotations
@@ -82,10 +93,12 @@ HTTP_FAULTS: dict[str, tuple[int, str, str | None, str | None, str]] = {
 }
 EARLY_FAULTS = frozenset({"reset_before_first_chunk", "stall_before_headers", "garbage"})
 CUT_FAULTS = frozenset({"reset_after_first_chunk", "stall_after_first_chunk"})
-STREAM_FAULTS = frozenset({"malformed_json", "split_bytes", "duplicate_done", "missing_done"})
+STREAM_FAULTS = frozenset(
+    {"malformed_json", "split_bytes", "duplicate_done", "missing_done", "truncated"}
+)
 FAULTS = frozenset(HTTP_FAULTS) | EARLY_FAULTS | CUT_FAULTS | STREAM_FAULTS
 WIRES = ("current", "2024")
-FLAGS = ("tools", "reasoning", "retry_after_date")
+FLAGS = ("tools", "reasoning", "retry_after_date", "interleave", "late_name", "no_args")
 INT_OPTIONS = ("chunks", "delay_ms", "times", "retry_after")
 TEXT_OPTIONS = ("fault", "scenario", "wire")
 SSE_CONTENT_TYPE = "text/event-stream; charset=utf-8"
@@ -118,6 +131,9 @@ class ModelSpec:
     tools: bool = False
     reasoning: bool = False
     wire: str = "current"
+    interleave: bool = False
+    late_name: bool = False
+    no_args: bool = False
 
 
 def parse_model(model: str) -> ModelSpec:
@@ -154,6 +170,14 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
+class CallLayout:
+    """How tool calls' fragments go on the wire (see the module docstring)."""
+
+    interleave: bool = False
+    late_name: bool = False
+
+
+@dataclass(frozen=True)
 class Reply:
     """What the fake assistant answers, before it is put on the wire."""
 
@@ -161,6 +185,7 @@ class Reply:
     reasoning: list[str]
     tool_calls: list[ToolCall]
     prompt_tokens: int
+    layout: CallLayout = CallLayout()
 
     @property
     def finish_reason(self) -> str:
@@ -261,7 +286,10 @@ def plan_reply(body: JSON, spec: ModelSpec, rng: random.Random) -> Reply:
     if spec.tools and tools and last.get("role") != "tool":
         compact = spec.wire == "current"
         calls = [_tool_call(tool, user, compact, rng) for tool in tools]
-        return Reply([], reasoning, calls, prompt_tokens)
+        if spec.no_args:
+            calls = [ToolCall(call.id, call.name, "") for call in calls]
+        layout = CallLayout(spec.interleave, spec.late_name)
+        return Reply([], reasoning, calls, prompt_tokens, layout)
     return Reply(_fit(_words(f"Echo: {said}"), spec.chunks), reasoning, [], prompt_tokens)
 
 
@@ -297,16 +325,38 @@ def _deltas(reply: Reply, current: bool) -> list[JSON]:
     if not reply.tool_calls:
         role: JSON = {"role": "assistant", "content": "", "refusal": None}
         return [role, *reasoning, *({"content": piece} for piece in reply.content)]
-    calls: list[JSON] = []
-    for index, call in enumerate(reply.tool_calls):
-        function = {"name": call.name, "arguments": ""}
-        head = {"index": index, "id": call.id, "type": "function", "function": function}
-        calls.append({"tool_calls": [head]})
-        for fragment in _fragments(call.arguments):
-            calls.append({"tool_calls": [{"index": index, "function": {"arguments": fragment}}]})
+    pieces = [_call_pieces(i, call, reply.layout) for i, call in enumerate(reply.tool_calls)]
+    calls = [{"tool_calls": [piece]} for piece in _ordered(pieces, reply.layout)]
     if current and not reasoning:
         return [{"role": "assistant", "content": None, **calls[0], "refusal": None}, *calls[1:]]
     return [{"role": "assistant", "content": None}, *reasoning, *calls]
+
+
+def _call_pieces(index: int, call: ToolCall, layout: CallLayout) -> list[JSON]:
+    """The ``tool_calls`` entries that stream one call: id, type and name first."""
+    fragments = _fragments(call.arguments)
+    head: JSON = {"index": index, "id": call.id, "type": "function"}
+    if not layout.late_name:
+        head["function"] = {"name": call.name, "arguments": ""}
+        return [head, *({"index": index, "function": {"arguments": f}} for f in fragments)]
+    first, second, *rest = [*fragments, "", ""][: max(2, len(fragments))]
+    head["function"] = {"arguments": first}
+    named = {"index": index, "function": {"name": call.name, "arguments": second}}
+    return [head, named, *({"index": index, "function": {"arguments": f}} for f in rest)]
+
+
+def _ordered(pieces: list[list[JSON]], layout: CallLayout) -> list[JSON]:
+    """The calls' pieces one call after another, or interleaved: call k lags k pieces."""
+    if not layout.interleave:
+        return [piece for call in pieces for piece in call]
+    longest = max((len(call) for call in pieces), default=0)
+    steps = range(longest + len(pieces))
+    return [
+        call[step - k]
+        for step in steps
+        for k, call in enumerate(pieces)
+        if 0 <= step - k < len(call)
+    ]
 
 
 def sse_frame(payload: JSON) -> bytes:
@@ -652,8 +702,10 @@ class FakeOpenAI(FakeServer):
             frames.append(DONE)
         elif fault == "missing_done":
             frames.pop()
+        elif fault == "truncated":
+            del frames[len(frames) // 2 :]
         response = web.StreamResponse(headers=self._headers(SSE_CONTENT_TYPE))
-        if fault == "missing_done":
+        if fault in ("missing_done", "truncated"):
             response.force_close()
         return await self._deliver(exchange, response, frames, spec.delay_ms / 1000, fault)
 
