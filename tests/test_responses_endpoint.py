@@ -479,3 +479,78 @@ def test_what_the_daemon_sends_has_the_recorded_shapes(daemon: Daemon) -> None:
         "error",
         "response.failed",
     }
+
+
+# --- Codex CLI ------------------------------------------------------------------------------
+
+CODEX_SHELL = {
+    "type": "function",
+    "name": "shell",
+    "description": "Runs a shell command and returns its output.",
+    "strict": False,
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "command": {"type": "array", "items": {"type": "string"}},
+            "workdir": {"type": "string"},
+        },
+        "required": ["command"],
+        "additionalProperties": False,
+    },
+}
+
+
+def codex_turn(name: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A request as Codex CLI sends one to a custom provider (``wire_api = "responses"``)."""
+    return {
+        "model": name,
+        "instructions": "You are a coding agent running in the Codex CLI.",
+        "input": items,
+        "tools": [CODEX_SHELL],
+        "tool_choice": "auto",
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium", "summary": "auto"},
+        "store": False,
+        "stream": True,
+        "include": ["reasoning.encrypted_content"],
+        "prompt_cache_key": str(uuid.uuid4()),
+        "text": {"verbosity": "medium"},
+    }
+
+
+def test_a_codex_cli_tool_loop(daemon: Daemon) -> None:
+    """Codex keeps the items of ``response.output_item.done`` and sends them back with the
+    command's output, the whole conversation each turn; here against Anthropic with thinking
+    on, which wants its signed thinking back."""
+    name, _ = model(anthropic_messages.WIRE, "codex", "tools", "reasoning")
+    history: list[dict[str, Any]] = [
+        {
+            "type": "message",
+            "role": "developer",
+            "content": [
+                {"type": "input_text", "text": "<permissions>workspace-write</permissions>"}
+            ],
+        },
+        {
+            "type": "message",
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "<environment_context>cwd</environment_context>"}
+            ],
+        },
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": QUESTION}]},
+    ]
+    first = stream_raw(daemon, codex_turn(name, history))
+    assert first[-1][0] == "response.completed"
+    done = [payload["item"] for kind, payload in first if kind == "response.output_item.done"]
+    assert [item["type"] for item in done] == ["reasoning", "function_call"]
+    call = done[1]
+    assert call["name"] == "shell"
+    usage = first[-1][1]["response"]["usage"]
+    assert usage["input_tokens"] > 0
+    assert usage["total_tokens"] == usage["input_tokens"] + usage["output_tokens"]
+    output = {"type": "function_call_output", "call_id": call["call_id"], "output": "sunny"}
+    second = stream_raw(daemon, codex_turn(name, [*history, *done, output]))
+    assert second[-1][0] == "response.completed"
+    text = "".join(p["delta"] for kind, p in second if kind == "response.output_text.delta")
+    assert text == expected_text("", ["sunny"])
