@@ -75,6 +75,8 @@ SLIDER = Problem(
     reload_helps=True,
     action=SLIDER_ACTION,
 )
+RATE_BACK_OFF_MS = 60_000  # the site limits per minute
+BUSY_BACK_OFF_MS = 5_000  # an earlier answer of the chat is still running
 # What the edge serves instead of the app when it refuses every page (a gateway error page, an
 # error envelope shown as text); never inside the app, so never inside an answer either.
 EDGE_ERROR = "body > center > h1"
@@ -83,11 +85,23 @@ SIGNS = (
     Sign("div.baxia-dialog iframe#baxia-dialog-content", SLIDER),
     Sign(
         Find(EDGE_ERROR, text=r"^429\b"),
-        Problem(ProblemKind.RATE_LIMITED, "the site answers every page with HTTP 429"),
+        Problem(
+            ProblemKind.RATE_LIMITED,
+            "the site answers every page with HTTP 429",
+            retry_after_ms=RATE_BACK_OFF_MS,
+        ),
     ),
     Sign(
         Find(EDGE_ERROR, text=r"^[45]\d\d\b"),
         Problem(ProblemKind.UNAVAILABLE, "the site answers every page with an HTTP error"),
+    ),
+    Sign(
+        Find(EDGE_ENVELOPE, text=r'"code":\s*"(RateLimited|Too_Many_Requests)"'),
+        Problem(
+            ProblemKind.RATE_LIMITED,
+            "the site answers every page with a rate limit",
+            retry_after_ms=RATE_BACK_OFF_MS,
+        ),
     ),
     Sign(
         Find(EDGE_ENVELOPE, text=r'"success":\s*false'),
@@ -112,8 +126,6 @@ PUNISH_MARKERS = ("FAIL_SYS_USER_VALIDATE", "RGV587", "_____tmd_____/punish", '"
 WAF_MARKERS = ("aliyun_waf_aa", "aliyun_waf_bb", "acw_sc__v2", "alicfw", "WAF_NC_WRAPPER")
 WAF_JSON_MARKER = '"requestInfo"'
 IN_PROGRESS = re.compile(r"in progress", re.IGNORECASE)
-RATE_BACK_OFF_MS = 60_000  # the site limits per minute
-BUSY_BACK_OFF_MS = 5_000  # an earlier answer of the chat is still running
 HEAD_CHARS = 4096  # of a non-stream answer, what is read to classify it
 SUMMARY_JOIN = "\n\n"
 
