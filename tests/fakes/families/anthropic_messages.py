@@ -4,6 +4,10 @@ The fake checks what the real API insists on: ``x-api-key`` and ``anthropic-vers
 ``max_tokens``, alternating roles, and ``tool_result`` blocks that answer a ``tool_use`` of the
 previous assistant turn. Streams are ``message_start``, ``content_block_*``, ``ping``,
 ``message_delta`` and ``message_stop``; an overload mid-stream is an ``error`` event.
+
+``POST /v1/messages/count_tokens`` counts a request's input tokens as a message's usage would:
+no recording shows it, so it follows the API reference (the Messages body less the answer's
+settings, which the API refuses as extra inputs; the answer ``{"input_tokens": N}``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from daemon.providers.model import ApiFamily
-from tests.fakes.families.script import Call, RequestRejected, Script, ToolResult, Turn
+from tests.fakes.families.script import (
+    Call,
+    RequestRejected,
+    Script,
+    ToolResult,
+    Turn,
+    input_tokens,
+)
 from tests.fakes.families.wire import JSON, Request, Wire, dumps, sse
 
 _KINDS = {400: "invalid_request_error", 401: "authentication_error", 429: "rate_limit_error"}
@@ -25,6 +36,8 @@ UNSIGNED_THINKING = (
     "`tool_use`. When `thinking` is enabled, a final `assistant` message must start with a "
     "thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks)."
 )
+# Messages fields a count_tokens body may not carry: they shape the answer, not the input.
+ANSWER_ONLY = ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences")
 
 
 def _authorized(headers: Mapping[str, str], query: Mapping[str, str], key: str) -> bool:
@@ -53,9 +66,25 @@ def _images(content: Any) -> int:
 
 
 def _read(request: Request) -> Turn:
-    body = request.body
-    if not isinstance(body.get("max_tokens"), int):
+    if not isinstance(request.body.get("max_tokens"), int):
         raise RequestRejected("max_tokens: Field required")
+    return _turn(request.body)
+
+
+def _count_tokens(request: Request) -> bytes:
+    body = request.body
+    for name in ANSWER_ONLY:
+        if name in body:
+            raise RequestRejected(f"{name}: Extra inputs are not permitted")
+    for name in ("model", "messages"):
+        if name not in body:
+            raise RequestRejected(f"{name}: Field required")
+    return dumps({"input_tokens": input_tokens(_turn(body))})
+
+
+def _turn(body: JSON) -> Turn:
+    """The turn a Messages body (or a count_tokens body: the same, less the answer's settings)
+    asks about; RequestRejected for what the API refuses."""
     messages: list[JSON] = body["messages"]
     roles = [m["role"] for m in messages]
     if roles[:1] != ["user"] or any(a == b for a, b in zip(roles, roles[1:], strict=False)):
@@ -213,6 +242,8 @@ WIRE = Wire(
     recordings="anthropic_messages",
     models_body=_models_body,
     models_route="/v1/models",
+    count_route="/v1/messages/count_tokens",
+    count_tokens=_count_tokens,
     free_form=("content[].input", "content_block.input"),
     # The recordings stream their thinking; a whole message's thinking block is documented as
     # {"type": "thinking", "thinking", "signature"}, the same fields the stream carries.

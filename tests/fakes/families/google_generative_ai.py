@@ -6,6 +6,10 @@ events, cumulative ``usageMetadata`` on each, ``thought: true`` parts for reason
 whose ``functionCall`` parts come back without their signature, and matches a
 ``functionResponse`` to the call by name (Gemini's own rule). Gemini has no in-stream error
 event: a failing stream is a broken connection.
+
+``models/{model}:countTokens`` counts as an answer's ``promptTokenCount`` would. No recording
+shows it, so it follows the API reference: ``contents`` alone, or a ``generateContentRequest``
+naming its ``model`` (never both); the answer ``{"totalTokens", "promptTokensDetails"}``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import hashlib
 from collections.abc import Mapping
 
 from daemon.providers.model import ApiFamily
-from tests.fakes.families.script import RequestRejected, Script, ToolResult, Turn
+from tests.fakes.families.script import RequestRejected, Script, ToolResult, Turn, input_tokens
 from tests.fakes.families.wire import JSON, Request, Wire, dumps
 
 _STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 429: "RESOURCE_EXHAUSTED"}
@@ -48,7 +52,30 @@ def _read(request: Request) -> Turn:
     model, _, method = request.path_params["call"].rpartition(":")
     if method not in ("generateContent", "streamGenerateContent"):
         raise RequestRejected(f"unknown method {method!r}")
-    contents: list[JSON] = request.body["contents"]
+    stream = method == "streamGenerateContent" and request.query.get("alt") == "sse"
+    return _turn(request.body, model, stream)
+
+
+def _count_tokens(request: Request) -> bytes:
+    body = request.body
+    whole = body.get("generateContentRequest")
+    if whole is not None and "contents" in body:
+        raise RequestRejected("contents and generateContentRequest are mutually exclusive")
+    if whole is not None and whole.get("model") != f"models/{request.path_params['model']}":
+        raise RequestRejected("generateContentRequest.model must name the model counting it")
+    turn = _turn(whole if whole is not None else body, request.path_params["model"], False)
+    count = input_tokens(turn)
+    return dumps({"totalTokens": count, "promptTokensDetails": [_text_count(count)]})
+
+
+def _text_count(count: int) -> JSON:
+    return {"modality": "TEXT", "tokenCount": count}
+
+
+def _turn(body: JSON, model: str, stream: bool) -> Turn:
+    """The turn a ``GenerateContentRequest`` asks about; RequestRejected for what Gemini
+    refuses."""
+    contents: list[JSON] = body["contents"]
     last = contents[-1]["parts"]
     results = [
         ToolResult(p["functionResponse"]["name"], str(p["functionResponse"]["response"]["content"]))
@@ -61,16 +88,14 @@ def _read(request: Request) -> Turn:
         p.get("thoughtSignature") != signature_for(p["functionCall"]["name"]) for p in calls
     ):
         raise RequestRejected(MISSING_SIGNATURE)
-    declarations = [
-        d for tool in request.body.get("tools") or () for d in tool["functionDeclarations"]
-    ]
-    system = request.body.get("systemInstruction") or {"parts": []}
+    declarations = [d for tool in body.get("tools") or () for d in tool["functionDeclarations"]]
+    system = body.get("systemInstruction") or {"parts": []}
     return Turn(
         model=model,
-        stream=method == "streamGenerateContent" and request.query.get("alt") == "sse",
+        stream=stream,
         user_text=_text(last),
         images=sum(1 for p in last if _is_image(p)),
-        stop=(request.body.get("generationConfig") or {}).get("stopSequences") or [],
+        stop=(body.get("generationConfig") or {}).get("stopSequences") or [],
         tool_names=[d["name"] for d in declarations],
         tool_results=results,
         earlier_call_ids=[p["functionCall"]["name"] for p in calls],
@@ -84,7 +109,7 @@ def _usage(script: Script) -> JSON:
         "promptTokenCount": script.input_tokens,
         "candidatesTokenCount": visible,
         "totalTokenCount": script.input_tokens + script.output_tokens,
-        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": script.input_tokens}],
+        "promptTokensDetails": [_text_count(script.input_tokens)],
     }
     if script.reasoning:
         usage["thoughtsTokenCount"] = len(script.reasoning)
@@ -159,6 +184,8 @@ WIRE = Wire(
     recordings="gemini",
     models_body=_models_body,
     models_route="/v1beta/models",
+    count_route="/v1beta/models/{model}:countTokens",
+    count_tokens=_count_tokens,
     free_form=("candidates[].content.parts[].functionCall.args",),
     # The recordings show thought parts and signatures only in streams; a whole response
     # carries the same parts (Gemini's GenerateContentResponse is one type for both).

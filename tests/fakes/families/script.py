@@ -150,6 +150,14 @@ def cut_at_stop(text: str, stop: list[str]) -> str:
     return text[: min(ends)] if ends else text
 
 
+def input_tokens(turn: Turn) -> int:
+    """What the fake counts as the input tokens of ``turn``: in an answer's usage, and when
+    asked to count alone (the families that have a counting call)."""
+    words = len(turn.system.split()) + len(turn.user_text.split())
+    words += sum(len(r.content.split()) for r in turn.tool_results)
+    return 10 + words
+
+
 def plan(turn: Turn) -> Script:
     """The answer to ``turn``; RequestRejected when its tool results match no earlier call."""
     options = turn.options
@@ -164,12 +172,10 @@ def plan(turn: Turn) -> Script:
         results = [r.content for r in turn.tool_results]
         text = _pieces(cut_at_stop(expected_text(turn.user_text, results, turn.images), turn.stop))
     reasoning = list(REASONING) if options.reasoning else []
-    words = len(turn.system.split()) + len(turn.user_text.split())
-    words += sum(len(r.content.split()) for r in turn.tool_results)
     return Script(
         text=text,
         reasoning=reasoning,
         calls=calls,
-        input_tokens=10 + words,
+        input_tokens=input_tokens(turn),
         output_tokens=len(text) + len(reasoning) + 5 * len(calls),
     )

@@ -110,6 +110,7 @@ class FakeFamilies:
         self.wires = wires
         self.key = key  # the credential each family's fake accepts
         self.seen: list[Seen] = []
+        self.missed: list[str] = []  # paths no family serves, answered 404 as aiohttp does
         self.disconnects = 0
         self.base_url = ""
         self._disconnected = asyncio.Event()
@@ -118,12 +119,15 @@ class FakeFamilies:
         self._gates: dict[str, asyncio.Event] = {}
         self.app = web.Application(client_max_size=8 << 20)
         for wire in wires:
+            if wire.count_route is not None:
+                self.app.router.add_post(wire.mount + wire.count_route, self._count(wire))
             for method, path in wire.routes:
                 self.app.router.add_route(method, wire.mount + path, self._handler(wire))
             if wire.models_route is not None:
                 self.app.router.add_get(wire.mount + wire.models_route, self._models(wire))
             for method, path, handler in wire.extra_routes:
                 self.app.router.add_route(method, wire.mount + path, handler)
+        self.app.router.add_route("*", "/{anything:.*}", self._missed)
 
     async def start(self, port: int = 0) -> str:
         """Listen on 127.0.0.1 (``port`` 0: any free one); return the base URL."""
@@ -195,6 +199,32 @@ class FakeFamilies:
             return await self._stream(request, wire, script, turn, fault)
 
         return handle
+
+    async def _missed(self, request: web.Request) -> web.StreamResponse:
+        self.missed.append(request.path)
+        raise web.HTTPNotFound()
+
+    def _count(self, wire: Wire) -> Handler:
+        async def count(request: web.Request) -> web.StreamResponse:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            try:
+                body = await request.json()
+            except ValueError:
+                return _error(wire, 400, "The body is not valid JSON.")
+            self.seen.append(Seen(wire.family, request.method, request.path, headers, body))
+            if not wire.authorized(headers, request.query, self.key(wire)):
+                return _error(wire, 401, FAULT_MESSAGES[401])
+            assert wire.count_tokens is not None
+            asked = Request(request.match_info, request.query, headers, body)
+            try:
+                answer = wire.count_tokens(asked)
+            except RequestRejected as exc:
+                return _refused(wire, exc)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                return _error(wire, 400, f"malformed request ({type(exc).__name__}: {exc})")
+            return web.Response(body=answer, content_type=_JSON)
+
+        return count
 
     def _models(self, wire: Wire) -> Handler:
         async def models(request: web.Request) -> web.StreamResponse:

@@ -109,6 +109,12 @@ class Wire:
     # The key under which the family wraps the recorded family's payloads (Code Assist puts
     # Gemini's answer under "response"); None: the payloads are the recorded family's own.
     envelope: str | None = None
+    # The family's own token-counting call, when it has one: its route under the mount (served
+    # before ``routes``, which may match it too) and its answer to a request (RequestRejected
+    # for one the provider refuses). No recording shows these answers: their shape is the
+    # provider's API reference, as each wire module says.
+    count_route: str | None = None
+    count_tokens: Callable[[Request], bytes] | None = None
 
     def options_at(self, base_url: str) -> Mapping[str, str]:
         """``options`` with what ``setup`` gives for the fake at ``base_url``."""
