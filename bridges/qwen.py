@@ -81,32 +81,24 @@ BUSY_BACK_OFF_MS = 5_000  # an earlier answer of the chat is still running
 # error envelope shown as text); never inside the app, so never inside an answer either.
 EDGE_ERROR = "body > center > h1"
 EDGE_ENVELOPE = "body > pre"
+
+
+def _every_page(find: Find, kind: ProblemKind, what: str) -> Sign:
+    back_off = RATE_BACK_OFF_MS if kind is ProblemKind.RATE_LIMITED else None
+    problem = Problem(kind, f"the site answers every page with {what}", retry_after_ms=back_off)
+    return Sign(find, problem)
+
+
 SIGNS = (
     Sign("div.baxia-dialog iframe#baxia-dialog-content", SLIDER),
-    Sign(
-        Find(EDGE_ERROR, text=r"^429\b"),
-        Problem(
-            ProblemKind.RATE_LIMITED,
-            "the site answers every page with HTTP 429",
-            retry_after_ms=RATE_BACK_OFF_MS,
-        ),
+    _every_page(Find(EDGE_ERROR, r"^429\b"), ProblemKind.RATE_LIMITED, "HTTP 429"),
+    _every_page(Find(EDGE_ERROR, r"^[45]\d\d\b"), ProblemKind.UNAVAILABLE, "an HTTP error"),
+    _every_page(
+        Find(EDGE_ENVELOPE, r'"code":\s*"(RateLimited|Too_Many_Requests)"'),
+        ProblemKind.RATE_LIMITED,
+        "a rate limit",
     ),
-    Sign(
-        Find(EDGE_ERROR, text=r"^[45]\d\d\b"),
-        Problem(ProblemKind.UNAVAILABLE, "the site answers every page with an HTTP error"),
-    ),
-    Sign(
-        Find(EDGE_ENVELOPE, text=r'"code":\s*"(RateLimited|Too_Many_Requests)"'),
-        Problem(
-            ProblemKind.RATE_LIMITED,
-            "the site answers every page with a rate limit",
-            retry_after_ms=RATE_BACK_OFF_MS,
-        ),
-    ),
-    Sign(
-        Find(EDGE_ENVELOPE, text=r'"success":\s*false'),
-        Problem(ProblemKind.UNAVAILABLE, "the site answers every page with an error"),
-    ),
+    _every_page(Find(EDGE_ENVELOPE, r'"success":\s*false'), ProblemKind.UNAVAILABLE, "an error"),
 )
 LOGIN_WALLS = (".login-modal",)
 POPUPS = (Find(".ant-modal button, [role=dialog] button", text=r"keep session|保持会话"),)
