@@ -17,11 +17,13 @@ from typing import Any
 
 import orjson
 
-from daemon.adapters.openai_responses import SUMMARY_BREAK
 from daemon.errors import DaemonError, InvalidParams
 from daemon.rpc import openai_wire
 
 _ENDPOINT = "/v1/responses"
+# Between a reasoning item's summary parts, as the openai-responses adapter joins them (not
+# imported: the adapters load with their first call, not with the daemon).
+_SUMMARY_BREAK = "\n\n"
 _STATELESS = "the daemon stores no responses; send the whole conversation in input (store: false)"
 # Reasoning efforts as chat.send takes them: "none" is no reasoning, "xhigh" the highest it has.
 _EFFORTS: Mapping[str, str | None] = {
@@ -229,7 +231,7 @@ class _Conversation:
             raise _invalid(f"{field}.summary", "must be an array of summary_text parts")
         signature = item.get("encrypted_content")
         if isinstance(signature, str) and signature:
-            text = SUMMARY_BREAK.join(part["text"] for part in summary)
+            text = _SUMMARY_BREAK.join(part["text"] for part in summary)
             self.reasoning = (text, signature)
 
 
