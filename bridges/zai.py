@@ -10,31 +10,17 @@ for a request made before the completion) are :data:`SIGNS` on the page.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bridges.site import (
-    Challenge,
-    Find,
-    Problem,
-    ProblemKind,
-    Sign,
-    SiteProblem,
-    SiteSpec,
-    Stop,
-)
+from bridges.site import Challenge, Find, Problem, ProblemKind, Sign, SiteProblem, SiteSpec, Stop
 from daemon.adapters.sse import SseParser
-from daemon.adapters.types import (
-    Event,
-    Finish,
-    ReasoningDelta,
-    TextDelta,
-    UsageEvent,
-    empty_usage,
-)
+from daemon.adapters.types import Event, Finish, ReasoningDelta, TextDelta, UsageEvent, empty_usage
 
 # --- where things are --------------------------------------------------------------------------
 
@@ -65,27 +51,54 @@ LOGIN_WALLS = ('form[aria-label="Sign in" i]', "input[type=password]")
 
 WAF_BACKOFF_MS = 600_000  # an Aliyun WAF block lasts minutes; asking again only prolongs it
 RATE_BACKOFF_MS = 30_000  # a 429 without Retry-After
-WAF_DETAIL = "chat.z.ai's firewall (Aliyun WAF) blocked the request; back off for some minutes"
-# The firewall's block page (its trace id sits in a hidden textarea#renderData), and the toast
-# the SPA shows when one of its API calls got that page instead of JSON.
-WAF_PAGE = "body:has(#renderData)"
-WAF_TOAST = r"not valid JSON|Unexpected token|SyntaxError|JSON\.parse"
+
+
+@dataclass(frozen=True, slots=True)
+class Meaning:
+    """What one kind of refusal means: its problem, with the site's own words appended."""
+
+    kind: ProblemKind
+    says: str
+    reload_helps: bool = False
+    retry_after_ms: int | None = None
+    action: str | None = None
+
+    def __call__(self, detail: str = "") -> Problem:
+        text = f"{self.says}: {detail}" if detail else self.says
+        return Problem(self.kind, text, self.reload_helps, self.action, self.retry_after_ms)
+
+
+# The firewall (a stale build also gets its 405: one reload may fix that).
+WAF = Meaning(
+    ProblemKind.RATE_LIMITED,
+    "chat.z.ai's firewall (Aliyun WAF) blocked the request; back off for some minutes",
+    reload_helps=True,
+    retry_after_ms=WAF_BACKOFF_MS,
+)
+CAPTCHA = Meaning(  # a fresh page asks the widget for a fresh token
+    ProblemKind.CHALLENGE, "chat.z.ai wants its security verification", True, action=CAPTCHA_ACTION
+)
+MODEL = Meaning(ProblemKind.MODEL_REFUSED, "chat.z.ai refuses this model to a guest")
+SESSION = Meaning(ProblemKind.SESSION, "the chat.z.ai guest session is not valid", True)
+STALE = Meaning(ProblemKind.SESSION, "the chat.z.ai page is out of date", True)
+# The key lives in the site's script: a new build brings a new key, a reload the new build.
+SIGNATURE = Meaning(ProblemKind.CHANGED, "chat.z.ai refused the page's request signature", True)
+RATE = Meaning(ProblemKind.RATE_LIMITED, "chat.z.ai says slow down", retry_after_ms=RATE_BACKOFF_MS)
+SHUT = Meaning(ProblemKind.UNAVAILABLE, "chat.z.ai is not serving this guest")
+DOWN = Meaning(ProblemKind.UNAVAILABLE, "chat.z.ai is failing")
+REFUSED = Meaning(ProblemKind.REFUSED, "chat.z.ai refused the request")
+NO_CHAT = Meaning(ProblemKind.REFUSED, "chat.z.ai has no such conversation")
+NOT_A_STREAM = Meaning(ProblemKind.CHANGED, "chat.z.ai answered the completion with no stream")
+
+# What the page shows for refusals the tap does not see: the firewall's block page (its trace
+# id sits in a hidden textarea#renderData), the toast the SPA shows when one of its requests got
+# that page instead of JSON, the toast of a chat creation refused for an expired session, and
+# an error with no prompt box (the app did not start: no guest session).
 SIGNS = (
-    Sign(WAF_PAGE, Problem(ProblemKind.RATE_LIMITED, WAF_DETAIL, retry_after_ms=WAF_BACKOFF_MS)),
-    Sign(
-        Find(".toast-error", text=WAF_TOAST),
-        Problem(
-            ProblemKind.RATE_LIMITED, WAF_DETAIL, reload_helps=True, retry_after_ms=WAF_BACKOFF_MS
-        ),
-    ),
-    Sign(
-        Find(".toast-error", text=r"session has expired|token is invalid"),
-        Problem(ProblemKind.SESSION, "the chat.z.ai guest session expired", reload_helps=True),
-    ),
-    Sign(  # an error and no prompt box: the app did not start (the guest session was refused)
-        "body:not(:has(#chat-input)) .toast-error",
-        Problem(ProblemKind.UNAVAILABLE, "chat.z.ai did not start: it refused a guest session"),
-    ),
+    Sign("body:has(#renderData)", dataclasses.replace(WAF(), reload_helps=False)),
+    Sign(Find(".toast-error", text=r"not valid JSON|Unexpected token|SyntaxError"), WAF()),
+    Sign(Find(".toast-error", text=r"session has expired|token is invalid"), SESSION()),
+    Sign("body:not(:has(#chat-input)) .toast-error", SHUT("it refused a guest session")),
 )
 # Ready once the SPA holds a guest token and, on a conversation's page, shows its history; a
 # conversation this guest does not have is said so (the SPA would quietly start a new chat).
@@ -120,81 +133,28 @@ def _clip(text: str) -> str:
     return text if len(text) <= DETAIL_LIMIT else text[: DETAIL_LIMIT - 1] + "…"
 
 
-def _captcha(detail: str) -> Problem:
-    return Problem(
-        ProblemKind.CHALLENGE,
-        f"chat.z.ai wants its security verification: {detail}",
-        reload_helps=True,  # a fresh page asks the widget for a fresh token
-        action=CAPTCHA_ACTION,
-    )
-
-
-def _model(detail: str) -> Problem:
-    return Problem(ProblemKind.MODEL_REFUSED, f"chat.z.ai refuses this model to a guest: {detail}")
-
-
-def _session(detail: str) -> Problem:
-    return Problem(ProblemKind.SESSION, f"the chat.z.ai guest session: {detail}", reload_helps=True)
-
-
-def _stale(detail: str) -> Problem:
-    return Problem(
-        ProblemKind.SESSION, f"the chat.z.ai page is out of date: {detail}", reload_helps=True
-    )
-
-
-def _signature(detail: str) -> Problem:
-    # The key lives in the site's script: a new build brings a new key, a reload the new build.
-    return Problem(
-        ProblemKind.CHANGED, f"chat.z.ai refused the page's signature: {detail}", reload_helps=True
-    )
-
-
-def _rate(detail: str) -> Problem:
-    return Problem(ProblemKind.RATE_LIMITED, f"chat.z.ai: {detail}", retry_after_ms=RATE_BACKOFF_MS)
-
-
-def _unavailable(detail: str) -> Problem:
-    return Problem(ProblemKind.UNAVAILABLE, f"chat.z.ai is not serving this guest: {detail}")
-
-
-def _refused(detail: str) -> Problem:
-    return Problem(ProblemKind.REFUSED, f"chat.z.ai refused the request: {detail}")
-
-
-def _no_chat(detail: str) -> Problem:
-    return Problem(ProblemKind.REFUSED, f"chat.z.ai has no such conversation: {detail}")
-
-
-ProblemOf = Callable[[str], Problem]
 # In-band error codes (an HTTP 200 stream's error frame).
-ERROR_CODES: Mapping[str, ProblemOf] = {
-    "FRONTEND_CAPTCHA_REQUIRED": _captcha,
-    "VERIFICATION_REQUIRED": _captcha,
-    "MODEL_NOT_FOUND": _model,
-    "INVALID_TOKEN": _session,
-    "401": _session,
-    "426": _stale,
-    "429": _rate,
-    "IllegalUserTag": _unavailable,
+ERROR_CODES: Mapping[str, Meaning] = {
+    "FRONTEND_CAPTCHA_REQUIRED": CAPTCHA,
+    "VERIFICATION_REQUIRED": CAPTCHA,
+    "MODEL_NOT_FOUND": MODEL,
+    "INVALID_TOKEN": SESSION,
+    "401": SESSION,
+    "426": STALE,
+    "429": RATE,
+    "IllegalUserTag": SHUT,
 }
 # What the site's words say, whatever the code or status.
-ERROR_TEXTS: tuple[tuple[re.Pattern[str], ProblemOf], ...] = (
-    (re.compile(r"user level", re.IGNORECASE), _model),
-    (re.compile(r"concurren|too many requests|并发", re.IGNORECASE), _rate),
-    (re.compile(r"signature|签名", re.IGNORECASE), _signature),
-    (re.compile(r"客户端|new version|client check", re.IGNORECASE), _stale),
+ERROR_TEXTS: tuple[tuple[re.Pattern[str], Meaning], ...] = (
+    (re.compile(r"user level", re.IGNORECASE), MODEL),
+    (re.compile(r"concurren|too many requests|并发", re.IGNORECASE), RATE),
+    (re.compile(r"signature|签名", re.IGNORECASE), SIGNATURE),
+    (re.compile(r"客户端|new version|client check", re.IGNORECASE), STALE),
 )
-STATUSES: Mapping[int, ProblemOf] = {
-    401: _session,
-    403: _unavailable,
-    404: _no_chat,
-    426: _stale,
-    429: _rate,
-}
+STATUSES: Mapping[int, Meaning] = {401: SESSION, 403: SHUT, 404: NO_CHAT, 426: STALE, 429: RATE}
 
 
-def _by_text(detail: str) -> ProblemOf | None:
+def _by_text(detail: str) -> Meaning | None:
     return next((make for pattern, make in ERROR_TEXTS if pattern.search(detail)), None)
 
 
@@ -205,8 +165,7 @@ def error_problem(error: Mapping[str, Any]) -> Problem:
     detail = _clip(str(error.get("detail") or error.get("message") or code or "an error"))
     if kind:
         detail = f"{detail} ({kind})"
-    make = ERROR_CODES.get(code) or _by_text(detail) or _refused
-    return make(detail)
+    return (ERROR_CODES.get(code) or _by_text(detail) or REFUSED)(detail)
 
 
 def _body_detail(head: bytes) -> str:
@@ -233,23 +192,16 @@ def classify(status: int, content_type: str, head: bytes) -> Problem | None:
     """
     start = head.lstrip()[:1]
     if status == 405 or (start == b"<" and any(mark in head for mark in WAF_MARKS)):
-        return Problem(
-            ProblemKind.RATE_LIMITED,  # (a stale build also gets 405: one reload may fix it)
-            f"{WAF_DETAIL} (HTTP {status})",
-            reload_helps=True,
-            retry_after_ms=WAF_BACKOFF_MS,
-        )
+        return WAF(f"HTTP {status}")
     if 200 <= status < 300:
         if start == b"<":
-            return Problem(ProblemKind.CHANGED, f"chat.z.ai answered a web page ({content_type})")
+            return NOT_A_STREAM(f"a web page ({content_type})")
         if start == b"{":
             return _json_instead(head)
         return None
     detail = _body_detail(head) or f"HTTP {status}"
-    make = _by_text(detail) or STATUSES.get(status)
-    if make is None and status >= 500:
-        return Problem(ProblemKind.UNAVAILABLE, f"chat.z.ai answered HTTP {status}: {detail}")
-    return (make or _refused)(detail)
+    meaning = _by_text(detail) or STATUSES.get(status) or (DOWN if status >= 500 else REFUSED)
+    return meaning(detail if detail.startswith("HTTP") else f"{detail} (HTTP {status})")
 
 
 def _json_instead(head: bytes) -> Problem:
@@ -260,8 +212,7 @@ def _json_instead(head: bytes) -> Problem:
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         return error_problem(error)
-    detail = _body_detail(head) or "no detail"
-    return Problem(ProblemKind.CHANGED, f"chat.z.ai answered JSON, not a stream: {detail}")
+    return NOT_A_STREAM(f"JSON ({_body_detail(head) or 'no detail'})")
 
 
 def conversation_id(url: str) -> str | None:
@@ -270,14 +221,20 @@ def conversation_id(url: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _usage(raw: Mapping[str, Any]) -> UsageEvent:
+def _count(value: Any, *path: str) -> int:
+    """The whole number at ``path`` in ``value`` (0 when it is not one: a frame's numbers are
+    the site's to get wrong, not a reason to fail an answer)."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _usage(raw: dict[str, Any]) -> UsageEvent:
     usage = empty_usage()
-    usage["inputTokens"] = int(raw.get("prompt_tokens") or 0)
-    usage["outputTokens"] = int(raw.get("completion_tokens") or 0)
-    prompt_details = raw.get("prompt_tokens_details") or {}
-    completion_details = raw.get("completion_tokens_details") or {}
-    usage["cacheReadTokens"] = int(prompt_details.get("cached_tokens") or 0)
-    usage["reasoningTokens"] = int(completion_details.get("reasoning_tokens") or 0)
+    usage["inputTokens"] = _count(raw, "prompt_tokens")
+    usage["outputTokens"] = _count(raw, "completion_tokens")
+    usage["cacheReadTokens"] = _count(raw, "prompt_tokens_details", "cached_tokens")
+    usage["reasoningTokens"] = _count(raw, "completion_tokens_details", "reasoning_tokens")
     return UsageEvent(usage)
 
 
@@ -397,11 +354,11 @@ class ZaiParser:
         if self._legacy is not None:
             raw = self._legacy + delta
             if isinstance(edit, str):
-                raw = self._legacy[: int(data.get("edit_index") or 0)] + edit
+                raw = self._legacy[: _count(data, "edit_index")] + edit
             return self._legacy_update(raw)
         answer = self._answer + delta
         if isinstance(edit, str):
-            answer = self._answer[: int(data.get("edit_index") or 0)] + edit
+            answer = self._answer[: _count(data, "edit_index")] + edit
         grown, self._answer = _grown(self._answer, answer), answer
         return [TextDelta(grown)] if grown else []
 

@@ -16,9 +16,10 @@ import asyncio
 import os
 import signal
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 
@@ -34,6 +35,7 @@ from tests.support.wsrpc import Rpc, unix_http, websocket
 pytestmark = pytest.mark.browser
 
 Zai = ThreadedSite[ZaiState]
+TextTest = Callable[[Any], str]
 COMPLETIONS = "/api/v2/chat/completions"
 CHATS = "/api/v1/chats/new"
 SETTINGS = "/api/v1/users/user/settings/update"  # the last request of a page's start
@@ -100,11 +102,6 @@ def statuses(records: list[Recorded]) -> list[int | None]:
     return [r.status for r in records]
 
 
-def sse_data(body: bytes) -> list[Any]:
-    lines = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
-    return [orjson.loads(line) for line in lines if line != "[DONE]"]
-
-
 async def page_started(zai: Zai, before: int) -> None:
     """Wait until a page (the spare the daemon loads after a call) finished its start."""
     await zai.wait_requests_async(SETTINGS, before + 1, timeout=15)
@@ -153,19 +150,50 @@ async def test_deltas_come_before_the_answer_on_every_streaming_transport(
     assert text == answer["result"]["message"]["content"] == ANSWER
 
 
+def pause_mid_answer(zai: Zai) -> None:
+    """The next answer stops for a while after its first two text frames (frames of
+    ``chunk_chars``): what a client got by then came before the end."""
+    thinking_frames = -(-len(thinking_text(PROMPT)) // 8)
+    zai.scenario("stall", {"after_frames": thinking_frames + 2, "ms": 1500}, times=1)
+
+
+async def read_sse(response: aiohttp.ClientResponse, zai: Zai, has_text: TextTest) -> list[Any]:
+    """The response's SSE events; asserts the first carrying text came while the site's
+    stream was still open."""
+    events: list[Any] = []
+    async for line in response.content:
+        if not line.startswith(b"data: ") or line.strip() == b"data: [DONE]":
+            continue
+        event = orjson.loads(line[6:])
+        if has_text(event) and not any(has_text(e) for e in events):
+            assert completions(zai)[-1].end == "open", "the first text came after the end"
+        events.append(event)
+    return events
+
+
+def openai_text(chunk: Any) -> str:
+    return "".join(c["delta"].get("content") or "" for c in chunk["choices"])
+
+
+def anthropic_text(event: Any) -> str:
+    delta = event.get("delta", {}) if event["type"] == "content_block_delta" else {}
+    return str(delta.get("text", "")) if delta.get("type") == "text_delta" else ""
+
+
 async def test_the_openai_endpoint_streams_from_the_bridge_by_its_web_prefix(
     daemon: DaemonProcess, zai: Zai
 ) -> None:
+    pause_mid_answer(zai)
     body = {"model": "zai-web/x-preview-l", "messages": HELLO, "stream": True}
     async with unix_http(daemon) as http:
         async with http.post("http://sb/v1/chat/completions", json=body) as response:
             assert response.status == 200
-            chunks = sse_data(await response.read())
+            chunks = await read_sse(response, zai, openai_text)
         async with http.get("http://sb/v1/models") as response:
             listed = [m["id"] for m in (await response.json())["data"]]
-    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
+    pieces = [openai_text(c) for c in chunks]
     assert len([p for p in pieces if p]) > 3
-    assert "".join(p or "" for p in pieces) == ANSWER
+    assert "".join(pieces) == ANSWER
     assert completions(zai)[-1].body["model"] == "x-preview-l"
     assert "zai-web/glm-4.7" in listed
 
@@ -173,16 +201,13 @@ async def test_the_openai_endpoint_streams_from_the_bridge_by_its_web_prefix(
 async def test_the_anthropic_endpoint_streams_from_the_bridge(
     daemon: DaemonProcess, zai: Zai
 ) -> None:
+    pause_mid_answer(zai)
     body = {"model": "zai-web/glm-4.7", "max_tokens": 100, "messages": HELLO, "stream": True}
     async with unix_http(daemon) as http, http.post("http://sb/v1/messages", json=body) as r:
         assert r.status == 200
-        events = sse_data(await r.read())
-    texts = [
-        e["delta"]["text"]
-        for e in events
-        if e["type"] == "content_block_delta" and e["delta"]["type"] == "text_delta"
-    ]
-    assert len(texts) > 3
+        events = await read_sse(r, zai, anthropic_text)
+    texts = [anthropic_text(e) for e in events]
+    assert len([t for t in texts if t]) > 3
     assert "".join(texts) == ANSWER
     assert events[-1]["type"] == "message_stop"
     assert completions(zai)[-1].body["model"] == "glm-4.7"
@@ -554,6 +579,7 @@ async def test_a_login_wall_means_guest_use_is_gone(page: Rpc, zai: Zai) -> None
     error = (await send(page))["error"]
     assert error["code"] == -32052
     assert error["data"]["reason"] == "login"
+    assert zai.snapshot()["scenarios"] == [], "the call's own page met the wall"
 
 
 async def test_a_changed_layout_is_driven_through_its_fallback_selectors(
@@ -562,6 +588,7 @@ async def test_a_changed_layout_is_driven_through_its_fallback_selectors(
     before = len(completions(zai))
     zai.scenario("layout_change", times=1)
     assert (await send(page))["result"]["message"]["content"] == ANSWER
+    assert zai.snapshot()["scenarios"] == [], "the call's own page had the new layout"
     [completion] = completions(zai)[before:]
     assert completion.body["signature_prompt"] == PROMPT
 
@@ -569,6 +596,7 @@ async def test_a_changed_layout_is_driven_through_its_fallback_selectors(
 async def test_a_slow_page_is_waited_for(page: Rpc, zai: Zai) -> None:
     zai.scenario("slow_hydration", {"ms": 1000}, times=1)
     assert (await send(page))["result"]["message"]["content"] == ANSWER
+    assert zai.snapshot()["scenarios"] == [], "the call's own page was slow"
 
 
 async def test_a_page_that_never_shows_its_input_names_what_it_looked_for(
