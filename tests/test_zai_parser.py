@@ -258,6 +258,28 @@ async def test_a_model_a_guest_may_not_use_is_refused_as_such(wire: Wire, how: s
     assert not problem.reload_helps
 
 
+@pytest.mark.parametrize(
+    ("error", "kind", "reload_helps"),
+    [
+        ({"code": "VERIFICATION_REQUIRED", "detail": "Verify"}, ProblemKind.CHALLENGE, True),
+        ({"code": "INVALID_TOKEN", "detail": "bad token"}, ProblemKind.SESSION, True),
+        ({"code": 426, "detail": "您的客户端校验失败"}, ProblemKind.SESSION, True),
+        ({"code": "IllegalUserTag", "detail": "no"}, ProblemKind.UNAVAILABLE, False),
+        ({"code": 500, "detail": "并发限制"}, ProblemKind.RATE_LIMITED, False),
+        ({"code": "CONTENT_FILTER", "detail": "sensitive"}, ProblemKind.REFUSED, False),
+    ],
+)
+@pytest.mark.parametrize("nesting", ["data.error", "data.data.error"])
+def test_an_in_band_error_code_maps_to_its_problem(
+    error: dict[str, Any], kind: ProblemKind, reload_helps: bool, nesting: str
+) -> None:
+    data = {"error": error, "done": True}
+    body = frame(data if nesting == "data.error" else {"data": data, "done": True})
+    problem = stream_problem(body)
+    assert (problem.kind, problem.reload_helps) == (kind, reload_helps)
+    assert str(error["detail"]) in problem.detail
+
+
 def test_an_error_after_the_answer_began_is_raised_where_it_comes() -> None:
     parser = ZaiParser()
     assert parser.feed(frame({"phase": "answer", "delta_content": "Hel"})) == [TextDelta("Hel")]
