@@ -171,8 +171,10 @@ class Tab:
         return self.tap.gone is not None
 
     async def close(self) -> None:
-        with contextlib.suppress(BrowserGone, PageFault, PageTimeout):
-            await _guarded(self._page.close())
+        """Close the page; one that does not close in time is left to its browser's close."""
+        with contextlib.suppress(BrowserGone, PageFault, PageTimeout, TimeoutError):
+            async with asyncio.timeout(CLOSE_GRACE_S):
+                await _guarded(self._page.close())
 
     async def bring_to_front(self) -> None:
         await _guarded(self._page.bring_to_front())

@@ -123,9 +123,12 @@ class Bridges:
     async def __aexit__(
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
+        # The browsers first: a spare page still loading may wait on its page for good once
+        # cancelled (Playwright's page.close() after an aborted navigation); a closed browser
+        # fails whatever it waits on.
+        await self.browser.aclose()
         for slot in self._slots.values():
             await slot.pages.aclose()
-        await self.browser.aclose()
 
     def sites(self) -> frozenset[str]:
         """The sites a call can use (a built-in site whose module is missing is not one)."""

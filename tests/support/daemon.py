@@ -109,7 +109,12 @@ class DaemonProcess:
         """Send ``sig`` and wait for the exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(
+                f"the daemon did not exit {timeout:g}s after signal {sig}:\n{self.log_text()}"
+            ) from None
 
     def close(self) -> None:
         if self.proc.poll() is None:
