@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -163,4 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"switchboard: invalid config: {exc.detail}", file=sys.stderr)
         return 2
     func, _help = COMMANDS[args.command]
-    return func(args, settings)
+    try:
+        return func(args, settings)
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141

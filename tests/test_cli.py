@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import orjson
 
@@ -37,6 +38,24 @@ def test_rpc_error_goes_to_stderr_with_a_nonzero_exit(shared_daemon: DaemonProce
     assert result.returncode == 1
     assert result.stdout == ""
     assert orjson.loads(result.stderr)["code"] == -32601
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_quietly(
+    shared_daemon: DaemonProcess,
+) -> None:
+    env = {k: v for k, v in shared_daemon.env.items() if k != "NOTIFY_SOCKET"}
+    command = [sys.executable, "-m", "daemon", "rpc", "--socket", str(shared_daemon.socket)]
+    with subprocess.Popen(  # noqa: S603 - our own CLI, as `switchboard rpc rpc.discover | head -1`
+        [*command, "rpc.discover"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    ) as cli:
+        assert cli.stdout is not None
+        assert cli.stderr is not None
+        cli.stdout.readline()
+        cli.stdout.close()  # what head does after its line
+        errors = cli.stderr.read().decode()
+    assert cli.returncode == 141
+    assert "Traceback" not in errors
+    assert errors == ""
 
 
 def test_rpc_rejects_params_that_are_not_json(shared_daemon: DaemonProcess) -> None:
