@@ -1,9 +1,10 @@
 """Where the daemon's time goes on the chat path: py-spy on the daemon under a steady load.
 
-``python -m bench._chat_profile [--mode json|stream] [--via http|ws] [--clients 16]
-[--seconds 10] [--top 15] [--raw FILE]`` starts the fake upstream and the daemon as the chat
-benchmark does (daemon on one CPU, fake, load generator and py-spy on the other), drives the
-daemon with closed-loop clients and samples it with ``py-spy record --format raw --function``
+``python -m bench._chat_profile [--mode json|stream] [--via http|ws]
+[--wire chat|messages|responses] [--clients 16] [--seconds 10] [--top 15] [--raw FILE]``
+starts the fake upstream and the daemon as the chat benchmark does (daemon on one CPU, fake,
+load generator and py-spy on the other), drives the daemon's endpoint of one wire (or
+chat.send) with closed-loop clients and samples it with ``py-spy record --format raw --function``
 (one line per distinct stack, with its sample count). It prints the functions with the most
 self time (samples whose innermost Python frame is that function; C code called from Python,
 orjson or a socket send, counts for its caller) and their inclusive time.
@@ -30,6 +31,7 @@ from bench._chatload import Plan
 from bench._chatmodel import ChatProfile, Mode
 from bench._gateways import Stack, start_daemon, start_fake
 from bench._spawn import REPO, inherited_affinity
+from bench._wires import WIRES
 from bench.rpc_roundtrip import Cpus
 
 WARMUP_S = 1.0
@@ -109,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench._chat_profile", description=__doc__)
     parser.add_argument("--mode", choices=("json", "stream"), default="json")
     parser.add_argument("--via", choices=("http", "ws"), default="http")
+    parser.add_argument("--wire", choices=tuple(WIRES), default="chat", help="with --via http")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
@@ -116,6 +119,8 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, help="also keep py-spy's raw output here")
     args = parser.parse_args()
     mode: Mode = args.mode
+    if args.via == "ws":
+        args.wire = "chat"  # chat.send is the one WebSocket call
     cpus = Cpus.pick()
     work = Path(tempfile.mkdtemp(prefix="sb-prof-", dir="/tmp"))  # noqa: S108 - short paths
     with inherited_affinity(cpus.client):
@@ -131,13 +136,14 @@ def main() -> None:
             stack.close()
     if args.raw is not None:
         args.raw.write_text(raw)
-    print(f"daemon, {args.via} {mode}, {args.clients} clients, {args.seconds:g} s:")
+    where = WIRES[args.wire].path if args.via == "http" else "chat.send"
+    print(f"daemon, {where} {mode}, {args.clients} clients, {args.seconds:g} s:")
     print(report(raw, args.top))
 
 
 def profile(stack: Stack, cpus: Cpus, args: argparse.Namespace, mode: Mode, work: Path) -> str:
     """Drive the daemon in the background and sample it; py-spy's raw output."""
-    gateway = start_daemon(work, stack.base_url, cpus.server)
+    gateway = start_daemon(work, stack.base_url, cpus.server, (args.wire,))
     stack.gateways.append(gateway)
     endpoint = next(e for e in gateway.endpoints if e.name == f"daemon-{args.via}")
     load = replace(
@@ -148,6 +154,8 @@ def profile(stack: Stack, cpus: Cpus, args: argparse.Namespace, mode: Mode, work
         repeats=1,
         concurrency=(args.clients,),
         modes=(mode,),
+        wires=(args.wire,),
+        wire_clients=(args.clients,),
     )
     plan = Plan(load, (endpoint,), stack.fake.pid, cpus.server, cpus.client)
     command = [sys.executable, "-m", "bench._chatload", orjson.dumps(plan).decode()]

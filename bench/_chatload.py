@@ -3,11 +3,12 @@
 ``python -m bench._chatload PLAN`` (PLAN: the JSON of :class:`Plan`) runs, for every
 concurrency of the profile and both modes (``json``: one answer; ``stream``: a 20-chunk SSE
 stream, or ``chat.delta`` notifications on the WebSocket), one phase per endpoint, the
-endpoints taking turns, each repeated and the best kept. A phase warms up on its own
-connections, then runs closed-loop clients (each sends its next request when its last
-answer is complete) until the time or request budget runs out. Then, if asked, it holds
-many slow streams open through one endpoint and samples that gateway's memory. It prints
-one JSON object: ``{"phases": [PhaseResult...], "open": [OpenStreams...]}``.
+endpoints taking turns, each repeated and the best kept. An endpoint speaks one of the /v1
+wires (:mod:`bench._wires`: the request it sends and how its answer is checked). A phase
+warms up on its own connections, then runs closed-loop clients (each sends its next request
+when its last answer is complete) until the time or request budget runs out. Then, if asked,
+it holds many slow streams open through one endpoint and samples that gateway's memory. It
+prints one JSON object: ``{"phases": [PhaseResult...], "open": [OpenStreams...]}``.
 
 The clients are :mod:`bench._wire`'s, so that this process takes as little as possible of
 the CPU it shares with the fake upstream.
@@ -17,12 +18,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import itertools
 import math
 import os
-import random
-import re
 import sys
 import time
 from collections.abc import Sequence
@@ -33,8 +31,6 @@ import orjson
 
 from bench._aio import run
 from bench._chatmodel import (
-    API_KEY,
-    MODEL,
     ChatProfile,
     Endpoint,
     Mode,
@@ -51,13 +47,9 @@ from bench._spawn import (
     rss_mb,
     tree_cpu_seconds,
 )
-from bench._wire import Address, HttpClient, ProtocolError, Reply, WsClient, http_request
-from tests.fakes.openai_chat import parse_model, plan_reply
+from bench._wire import Address, HttpClient, ProtocolError, WsClient, http_request
+from bench._wires import WIRES, ApiWire, check_answer, expected_text
 
-PROMPT = "Say hello to the benchmark."
-# One content string of a chunk (JSON-escaped); a gateway may merge or split chunks, so the
-# streams are checked by the text they add up to, not by their number of chunks.
-CONTENT_VALUE = re.compile(rb'"content": ?"((?:[^"\\]|\\.)+)"')
 OPEN_SAMPLES = 5  # RSS samples while every slow stream is open, 0.1 s apart
 CONNECT_TIMEOUT_S = 10.0
 
@@ -89,56 +81,26 @@ class Plan:
         )
 
 
-@functools.cache
-def expected_text(chunks: int | None) -> str:
-    """What the fake answers :data:`PROMPT` with (in ``chunks`` pieces when streamed)."""
-    spec = parse_model(f"{MODEL}+chunks={chunks}" if chunks else MODEL)
-    body = {"messages": [{"role": "user", "content": PROMPT}]}
-    return "".join(plan_reply(body, spec, random.Random(0)).content)
-
-
-@functools.cache
-def expected_json(chunks: int | None) -> bytes:
-    """:func:`expected_text` as it appears inside a JSON string."""
-    return orjson.dumps(expected_text(chunks))[1:-1]
-
-
-def chat_body(model: str, stream: bool) -> dict[str, Any]:
-    """An OpenAI chat request; streams ask for usage, as the daemon does of its upstream."""
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": PROMPT}]}
-    if stream:
-        body.update(stream=True, stream_options={"include_usage": True})
-    return body
-
-
 def http_post(endpoint: Endpoint, model: str, stream: bool) -> bytes:
-    """The bytes of one ``POST`` to an OpenAI-style endpoint."""
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
-    body = orjson.dumps(chat_body(model, stream))
+    """The bytes of one ``POST`` on the endpoint's wire (with the credential a client of that
+    API sends: the daemon on its Unix socket ignores it, the fake and the proxy take it)."""
+    wire = WIRES[endpoint.wire]
+    headers = {"Content-Type": "application/json", **wire.headers}
+    body = orjson.dumps(wire.body(model, stream))
     return http_request("POST", endpoint.path, endpoint.host, headers, body)
-
-
-def check_http(reply: Reply, stream: bool, chunks: int) -> str | None:
-    """What is wrong with an HTTP answer, or None: a 200 with all of the fake's words."""
-    if reply.status != 200:
-        return f"HTTP {reply.status}: {reply.body[:200]!r}"
-    if not stream:
-        found = b'"' + expected_json(None) + b'"' in reply.body
-        return None if found else f"not the answer: {reply.body[:200]!r}"
-    text = b"".join(CONTENT_VALUE.findall(reply.body))
-    if text != expected_json(chunks) or not reply.body.rstrip().endswith(b"data: [DONE]"):
-        return f"wrong content {text[:100]!r}, or no [DONE]: {reply.body[-200:]!r}"
-    return None
 
 
 class HttpCaller:
     """One client: a keep-alive connection (reopened after a failure) and its request."""
 
-    def __init__(self, address: Address, request: bytes, stream: bool, chunks: int) -> None:
+    def __init__(
+        self, address: Address, request: bytes, stream: bool, chunks: int, wire: ApiWire
+    ) -> None:
         self.address = address
         self.request = request
         self.stream = stream
         self.chunks = chunks
+        self.wire = wire
         self.client: HttpClient | None = None
 
     async def open(self) -> None:
@@ -156,8 +118,11 @@ class HttpCaller:
         if self.client is None or self.client.closed:
             await self.open()
         assert self.client is not None
-        reply = await self.client.send(self.request, watch_content=self.stream)
-        return check_http(reply, self.stream, self.chunks), reply.first_ns, reply.last_ns
+        reply = await self.client.send(
+            self.request, watch=self.wire.content if self.stream else None
+        )
+        problem = check_answer(self.wire, reply.status, reply.body, self.stream, self.chunks)
+        return problem, reply.first_ns, reply.last_ns
 
 
 class RpcCaller:
@@ -168,7 +133,8 @@ class RpcCaller:
         self.stream = stream
         self.chunks = chunks
         model = endpoint.model_for(chunks if stream else None)
-        self.params = {"provider": endpoint.provider, **chat_body(model, False), "stream": stream}
+        chat = WIRES["chat"].body(model, False)
+        self.params = {"provider": endpoint.provider, **chat, "stream": stream}
         self.ws: WsClient | None = None
         self._waiter: asyncio.Future[tuple[dict[str, Any], int]] | None = None
         self._request_id = 0
@@ -237,7 +203,8 @@ def make_caller(endpoint: Endpoint, mode: Mode, chunks: int) -> Caller:
     if endpoint.kind == "ws":
         return RpcCaller(endpoint, stream, chunks)
     model = endpoint.model_for(chunks if stream else None)
-    return HttpCaller(endpoint.address, http_post(endpoint, model, stream), stream, chunks)
+    request = http_post(endpoint, model, stream)
+    return HttpCaller(endpoint.address, request, stream, chunks, WIRES[endpoint.wire])
 
 
 @dataclass
@@ -318,7 +285,7 @@ class Meter:
 async def phase(plan: Plan, endpoint: Endpoint, mode: Mode, clients: int) -> PhaseResult:
     """Warm up, then measure one phase; a phase that cannot run is returned as a failure."""
     profile = plan.profile
-    result = PhaseResult(endpoint=endpoint.name, mode=mode, clients=clients)
+    result = PhaseResult(endpoint=endpoint.name, mode=mode, clients=clients, wire=endpoint.wire)
     callers = [make_caller(endpoint, mode, profile.chunks) for _ in range(clients)]
     try:
         await asyncio.gather(*(caller.open() for caller in callers))
@@ -357,15 +324,18 @@ async def phase(plan: Plan, endpoint: Endpoint, mode: Mode, clients: int) -> Pha
 
 
 async def all_phases(plan: Plan) -> list[PhaseResult]:
-    """Every (concurrency, mode) phase, each repeated on every endpoint in turn."""
+    """Every (concurrency, mode) phase, each repeated on every endpoint in turn (the wires
+    other than chat only at the profile's ``wire_clients``)."""
     results: list[PhaseResult] = []
     for clients in plan.profile.concurrency:
         for mode in plan.profile.modes:
-            best: dict[str, PhaseResult] = {}
+            best: dict[tuple[str, str], PhaseResult] = {}
+            endpoints = [e for e in plan.endpoints if plan.profile.runs(e.wire, clients)]
             for _ in range(plan.profile.repeats):
-                for endpoint in plan.endpoints:
+                for endpoint in endpoints:
                     measured = await phase(plan, endpoint, mode, clients)
-                    best[endpoint.name] = better(best.get(endpoint.name), measured)
+                    key = (endpoint.wire, endpoint.name)
+                    best[key] = better(best.get(key), measured)
             results += best.values()
     return results
 
@@ -406,8 +376,9 @@ class SlowStreams:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT_S):
                 client = await HttpClient.connect(self.endpoint.address)
-            reply = await client.send(self.request, watch_content=True, on_first=first)
-            problem = check_http(reply, True, self.chunks)
+            wire = WIRES[self.endpoint.wire]
+            reply = await client.send(self.request, watch=wire.content, on_first=first)
+            problem = check_answer(wire, reply.status, reply.body, True, self.chunks)
             if problem:
                 self.samples.failed(problem)
             else:
@@ -469,7 +440,7 @@ async def run_plan(plan: Plan) -> dict[str, Any]:
     phases = await all_phases(plan)
     held = []
     for name in plan.open_streams_through:
-        endpoint = next(e for e in plan.endpoints if e.name == name)
+        endpoint = next(e for e in plan.endpoints if e.name == name and e.wire == "chat")
         held.append(await hold_open(plan, endpoint))
     return {"phases": phases, "open": held}
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 Mode = Literal["json", "stream"]
+WireName = Literal["chat", "messages", "responses"]  # the /v1 APIs (bench._wires)
 T = TypeVar("T")
 MODEL = "gpt-fake"  # the fake's model; streams add +chunks=N (see Endpoint.model_for)
 API_KEY = "sk-bench-0000"  # the credential every client and gateway sends the fake
@@ -52,6 +53,13 @@ class ChatProfile:
     settle_s: float
     open_through: tuple[str, ...] = ("daemon-http",)  # the endpoints the open streams go through
     modes: tuple[Mode, ...] = ("json", "stream")
+    # Chat Completions runs at every concurrency; the other wires at these (their targets').
+    wires: tuple[WireName, ...] = ("chat", "messages", "responses")
+    wire_clients: tuple[int, ...] = (1, 16)
+
+    def runs(self, wire: WireName, clients: int) -> bool:
+        """Whether ``wire`` is driven at ``clients``."""
+        return wire in self.wires and (wire == "chat" or clients in self.wire_clients)
 
     @classmethod
     def full(cls) -> ChatProfile:
@@ -91,10 +99,11 @@ class ChatProfile:
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One way to reach the fake: directly, or through a gateway.
+    """One way to reach the fake: directly, or through a gateway, on one wire.
 
-    ``kind`` is ``http`` (OpenAI ``POST`` body, JSON or SSE answer) or ``ws`` (JSON-RPC
-    ``chat.send`` over a WebSocket). ``address`` is ``["unix", path]`` or ``["tcp", host,
+    ``wire`` is the API spoken (the same on both sides of a gateway); ``kind`` is ``http``
+    (the wire's ``POST`` body, JSON or SSE answer) or ``ws`` (JSON-RPC ``chat.send`` over a
+    WebSocket). ``address`` is ``["unix", path]`` or ``["tcp", host,
     port]``; ``model`` is what the requests name (for ``ws`` without the provider, which goes
     in ``provider``); streams add ``+chunks=N`` to it (see :meth:`model_for`). ``pid`` is the
     process whose CPU time and RSS count as the gateway's (for ``direct``: the fake's own).
@@ -108,6 +117,7 @@ class Endpoint:
     model: str
     pid: int
     provider: str | None = None
+    wire: WireName = "chat"
 
     def model_for(self, chunks: int | None, delay_ms: int = 0) -> str:
         """The model string of a request: a stream asks the fake for ``chunks`` chunks, and
@@ -125,6 +135,7 @@ class PhaseResult:
     endpoint: str
     mode: Mode
     clients: int
+    wire: WireName = "chat"
     count: int = 0
     errors: int = 0
     elapsed_s: float = 0.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from operator import attrgetter
 
-from bench._chatmodel import Mode, OpenStreams, PhaseResult
+from bench._chatmodel import Mode, OpenStreams, PhaseResult, WireName
 
 DAEMON = ("daemon-http", "daemon-ws")
 SATURATED_PCT = 90.0  # a CPU this busy bounds its phase's rate
@@ -105,16 +105,20 @@ def targets_summary(tables: Sequence[tuple[Sequence[Section], Sequence[str]]]) -
 
 
 class Figures:
-    """The phase results by endpoint and load, with the derived figures the rows need."""
+    """One wire's phase results by endpoint and load, with the derived figures the rows need."""
 
-    def __init__(self, phases: Sequence[PhaseResult], columns: Sequence[str]) -> None:
+    def __init__(
+        self, phases: Sequence[PhaseResult], columns: Sequence[str], wire: WireName = "chat"
+    ) -> None:
         self.columns = list(columns)
-        self._by = {(p.endpoint, p.mode, p.clients): p for p in phases}
+        self.wire = wire
+        self._by = {(p.endpoint, p.mode, p.clients): p for p in phases if p.wire == wire}
 
     def get(self, column: str, mode: Mode, clients: int) -> PhaseResult:
         """A phase's result, or a failed placeholder when it did not run."""
         found = self._by.get((column, mode, clients))
-        return found or PhaseResult(endpoint=column, mode=mode, clients=clients, failure="not run")
+        missing = PhaseResult(column, mode, clients, self.wire, failure="not run")
+        return found or missing
 
     def values(
         self, mode: Mode, clients: int, figure: Callable[[PhaseResult], float]

@@ -1,13 +1,14 @@
 """Start what the chat benchmark measures: the fake upstream and the gateways in front of it.
 
-- the fake (:mod:`bench._fake`) on TCP loopback, which prints its base URL when it listens;
+- the fake (:mod:`bench._fake`, every /v1 wire) on TCP loopback, which prints its base URL
+  when it listens;
 - the bare pass-through proxy (:mod:`bench._passthrough`) and the daemon, both on a Unix
   socket through :func:`bench._spawn.start_server` (readiness by ``READY=1``), the daemon with
-  a config file whose only provider is the fake;
+  a config file whose only providers are the fake, one per wire (:data:`DAEMON_PROVIDERS`);
 - the LiteLLM proxy on TCP loopback, only when ``litellm`` and its proxy extra import, in
   offline mode (it would otherwise fetch its model cost map from the internet at start-up).
 
-Each gateway comes with the :class:`Endpoint` rows the load generator drives.
+Each gateway comes with the :class:`Endpoint` rows the load generator drives, one per wire.
 """
 
 from __future__ import annotations
@@ -22,14 +23,22 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from bench._chatmodel import API_KEY, MODEL, Endpoint
+from bench._chatmodel import API_KEY, MODEL, Endpoint, WireName
 from bench._spawn import REPO, inherited_affinity, log_problems, sandbox_env, start_server
+from bench._wires import WIRES
 
-CHAT_PATH = "/v1/chat/completions"
+CHAT_PATH = WIRES["chat"].path
+# The daemon's provider for each wire: a catalog row of that wire's family, sent to the fake.
+DAEMON_PROVIDERS: dict[WireName, str] = {
+    "chat": "openai",
+    "messages": "anthropic",
+    "responses": "bedrock-mantle",  # the catalog's one plain openai-responses row
+}
 START_TIMEOUT_S = 30.0
 LITELLM_START_TIMEOUT_S = 120.0  # its imports alone take many seconds
 
@@ -160,21 +169,25 @@ def _tcp(base_url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def direct_endpoint(fake: Child, base_url: str) -> Endpoint:
-    """The baseline: the load generator talks to the fake itself."""
+def direct_endpoints(fake: Child, base_url: str, wires: Sequence[WireName]) -> list[Endpoint]:
+    """The baselines: the load generator talks to the fake itself, on each wire."""
     host, port = _tcp(base_url)
-    return Endpoint(
-        name="direct",
-        kind="http",
-        address=("tcp", host, port),
-        path=CHAT_PATH,
-        host=f"{host}:{port}",
-        model=MODEL,
-        pid=fake.pid,
-    )
+    return [
+        Endpoint(
+            name="direct",
+            kind="http",
+            address=("tcp", host, port),
+            path=WIRES[wire].path,
+            host=f"{host}:{port}",
+            model=MODEL,
+            pid=fake.pid,
+            wire=wire,
+        )
+        for wire in wires
+    ]
 
 
-def start_passthrough(base_url: str, cpu: int | None) -> Gateway:
+def start_passthrough(base_url: str, cpu: int | None, wires: Sequence[WireName]) -> Gateway:
     """The bare aiohttp pass-through proxy, ready, on a Unix socket."""
     server = start_server("proxy", "bench._passthrough", cpu, ["--upstream", base_url])
     try:
@@ -182,30 +195,38 @@ def start_passthrough(base_url: str, cpu: int | None) -> Gateway:
     except BaseException:
         server.close()
         raise
-    endpoint = Endpoint(
-        name="proxy",
-        kind="http",
-        address=("unix", str(server.socket_path)),
-        path=CHAT_PATH,
-        host="proxy",
-        model=MODEL,
-        pid=server.pid,
-    )
-    return Gateway(server, [endpoint])
+    endpoints = [
+        Endpoint(
+            name="proxy",
+            kind="http",
+            address=("unix", str(server.socket_path)),
+            path=WIRES[wire].path,
+            host="proxy",
+            model=MODEL,
+            pid=server.pid,
+            wire=wire,
+        )
+        for wire in wires
+    ]
+    return Gateway(server, endpoints)
 
 
 def daemon_config(work: Path, base_url: str) -> Path:
-    """A config whose one provider is the fake; the breaker never opens during a run."""
+    """A config whose providers are the fake, one per wire; the breaker never opens."""
     path = work / "daemon.toml"
-    path.write_text(
-        f'[providers.openai]\nbase_url = "{base_url}"\napi_key = "{API_KEY}"\n\n'
-        "[reliability]\nbreaker_threshold = 1000\n"
-    )
+    tables = [
+        f'[providers.{provider}]\nbase_url = "{base_url}"\napi_key = "{API_KEY}"\n'
+        for provider in DAEMON_PROVIDERS.values()
+    ]
+    path.write_text("\n".join([*tables, "[reliability]\nbreaker_threshold = 1000\n"]))
     return path
 
 
-def start_daemon(work: Path, base_url: str, cpu: int | None) -> Gateway:
-    """The daemon, ready, with its OpenAI endpoint and its WebSocket JSON-RPC as endpoints."""
+def start_daemon(
+    work: Path, base_url: str, cpu: int | None, wires: Sequence[WireName] = ("chat",)
+) -> Gateway:
+    """The daemon, ready, with its /v1 endpoint of each wire and (for chat) its WebSocket
+    JSON-RPC as endpoints."""
     config = daemon_config(work, base_url)
     server = start_server("daemon", "daemon", cpu, ["--config", str(config)])
     try:
@@ -214,15 +235,21 @@ def start_daemon(work: Path, base_url: str, cpu: int | None) -> Gateway:
         server.close()
         raise
     address = ("unix", str(server.socket_path))
-    http = Endpoint(
-        name="daemon-http",
-        kind="http",
-        address=address,
-        path=CHAT_PATH,
-        host="switchboard",
-        model=f"openai/{MODEL}",
-        pid=server.pid,
-    )
+    endpoints = [
+        Endpoint(
+            name="daemon-http",
+            kind="http",
+            address=address,
+            path=WIRES[wire].path,
+            host="switchboard",
+            model=f"{DAEMON_PROVIDERS[wire]}/{MODEL}",
+            pid=server.pid,
+            wire=wire,
+        )
+        for wire in wires
+    ]
+    if "chat" not in wires:
+        return Gateway(server, endpoints)
     ws = Endpoint(
         name="daemon-ws",
         kind="ws",
@@ -231,9 +258,9 @@ def start_daemon(work: Path, base_url: str, cpu: int | None) -> Gateway:
         host="switchboard",
         model=MODEL,
         pid=server.pid,
-        provider="openai",
+        provider=DAEMON_PROVIDERS["chat"],
     )
-    return Gateway(server, [http, ws])
+    return Gateway(server, [*endpoints, ws])
 
 
 def litellm_missing() -> str | None:

@@ -1,34 +1,47 @@
-"""The floor for a Python gateway: a bare aiohttp pass-through proxy for chat completions.
+"""The floor for a Python gateway: a bare aiohttp pass-through proxy for the /v1 wires.
 
 ``python -m bench._passthrough serve --socket PATH --upstream URL`` serves ``POST
-/v1/chat/completions`` on a Unix socket: it reads the request body, sends it unchanged to
-``URL/chat/completions`` with its own credential over one shared keep-alive session, and
-sends back the status, the content type and the body, an event stream as each piece arrives.
-Nothing is parsed, checked or logged. It runs on uvloop when importable and sends ``READY=1``
-to ``NOTIFY_SOCKET`` like the daemon, so both are started and measured the same way.
+/v1/chat/completions``, ``POST /v1/messages`` and ``POST /v1/responses`` on a Unix socket
+(:data:`bench._wires.WIRES`): it reads the request body, sends it unchanged to the same wire
+at ``URL`` (``URL/chat/completions``, ...) with its own credential in that wire's headers over
+one shared keep-alive session, and sends back the status, the content type and the body, an
+event stream as each piece arrives. Nothing is parsed, checked or logged. It runs on uvloop
+when importable and sends ``READY=1`` to ``NOTIFY_SOCKET`` like the daemon, so both are
+started and measured the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from bench._aio import run, serve_until_signal
-from bench._chatmodel import API_KEY
+from bench._wires import WIRES, ApiWire
 
-UPSTREAM = web.AppKey("upstream", str)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def forward(request: web.Request) -> web.StreamResponse:
+def forwarder(upstream: str, wire: ApiWire) -> Handler:
+    """The handler relaying ``wire``'s requests to the same wire at ``upstream``."""
+    url = upstream.rstrip("/") + wire.upstream
+    headers = {"Content-Type": "application/json", **wire.headers}
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await forward(request, url, headers)
+
+    return handler
+
+
+async def forward(request: web.Request, url: str, headers: dict[str, str]) -> web.StreamResponse:
     """Send the body upstream; relay the answer (SSE piece by piece, JSON in one go)."""
     body = await request.read()
     session = request.app[SESSION]
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
-    async with session.post(request.app[UPSTREAM], data=body, headers=headers) as upstream:
+    async with session.post(url, data=body, headers=headers) as upstream:
         content_type = upstream.headers.get("Content-Type", "application/json")
         if not content_type.startswith("text/event-stream"):
             payload = await upstream.read()
@@ -47,11 +60,11 @@ async def forward(request: web.Request) -> web.StreamResponse:
 async def serve(path: Path, upstream: str) -> None:
     """Serve on ``path`` until SIGTERM or SIGINT."""
     app = web.Application()
-    app[UPSTREAM] = upstream.rstrip("/") + "/chat/completions"
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         app[SESSION] = session
-        app.router.add_post("/v1/chat/completions", forward)
+        for wire in WIRES.values():
+            app.router.add_post(wire.path, forwarder(upstream, wire))
         await serve_until_signal(app, path)
 
 

@@ -23,7 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, cast
 
-# A content delta that is not empty, in any of the gateways' JSON spellings.
+# A content delta that is not empty, in any of the gateways' JSON spellings (Chat Completions';
+# other wires pass their own pattern to HttpClient.send).
 CONTENT = re.compile(rb'"content": ?"[^"]')
 _CARRY = 16  # bytes kept from one read to the next so that a split marker is still found
 _LAST_CHUNK = b"\r\n0\r\n\r\n"
@@ -92,7 +93,7 @@ class HttpClient(asyncio.Protocol):
         self._body = bytearray()
         self._first_ns = 0
         self._scan_from = 0
-        self._watch = False
+        self._watch: re.Pattern[bytes] | None = None
         self._close_after = False
         self._on_first: Callable[[], None] | None = None
 
@@ -123,19 +124,18 @@ class HttpClient(asyncio.Protocol):
         self,
         request: bytes,
         *,
-        watch_content: bool = False,
+        watch: re.Pattern[bytes] | None = None,
         on_first: Callable[[], None] | None = None,
     ) -> Reply:
         """Send ``request`` and wait for the whole reply.
 
-        With ``watch_content`` the reply's ``first_ns`` is when the first non-empty
-        ``"content"`` string arrived (``on_first`` is called then); otherwise it is when the
-        headers did.
+        With ``watch`` (e.g. :data:`CONTENT`) the reply's ``first_ns`` is when the body first
+        matched it (``on_first`` is called then); otherwise it is when the headers did.
         """
         if self.closed or self.transport is None:
             raise ProtocolError("the connection is closed")
         self._reset()
-        self._watch = watch_content
+        self._watch = watch
         self._on_first = on_first
         self._waiter = asyncio.get_running_loop().create_future()
         self.transport.write(request)
@@ -165,7 +165,7 @@ class HttpClient(asyncio.Protocol):
             raise ProtocolError(f"not an HTTP/1.1 status line: {status_line[:80]!r}")
         self._status = int(parts[1])
         self._head_done = True
-        if not self._watch:
+        if self._watch is None:
             self._first_ns = now
         headers = dict(_header(line) for line in fields.split(b"\r\n") if b":" in line)
         self._close_after = headers.get(b"connection") == b"close"
@@ -181,8 +181,8 @@ class HttpClient(asyncio.Protocol):
         body = self._body
         body += self._buffer
         self._buffer.clear()
-        if self._watch and not self._first_ns:
-            if CONTENT.search(body, self._scan_from):
+        if self._watch is not None and not self._first_ns:
+            if self._watch.search(body, self._scan_from):
                 self._first_ns = now
                 if self._on_first is not None:
                     self._on_first()

@@ -1,18 +1,31 @@
 """Chat gateway benchmark: what a gateway adds to a chat call, beside the floor of a bare proxy.
 
-One run measures, under the same loads and side by side, the fake OpenAI upstream
-(``tests.fakes.openai_chat``) reached
+One run measures, under the same loads and side by side, the fake upstream (:mod:`bench._fake`:
+``tests.fakes.openai_chat`` with the Anthropic Messages and OpenAI Responses routes beside its
+Chat Completions one) reached, on each of the daemon's three /v1 wires (:mod:`bench._wires`),
 
 - ``direct``: the baseline, no gateway;
 - ``proxy``: through a bare aiohttp pass-through proxy (:mod:`bench._passthrough`), the
   floor any Python gateway can reach;
-- ``daemon-http``: through the daemon's ``POST /v1/chat/completions`` on its Unix socket;
-- ``daemon-ws``: through the daemon's JSON-RPC ``chat.send`` on one WebSocket per client;
-- ``litellm``: through the LiteLLM proxy, only when ``litellm[proxy]`` is importable.
+- ``daemon-http``: through the daemon's ``POST /v1/chat/completions``, ``/v1/messages`` or
+  ``/v1/responses`` on its Unix socket;
+- (Chat Completions only) ``daemon-ws``: through the daemon's JSON-RPC ``chat.send`` on one
+  WebSocket per client, and ``litellm``: through the LiteLLM proxy, only when
+  ``litellm[proxy]`` is importable.
 
-For non-streaming requests and 20-chunk streams at 1, 16 and 64 closed-loop clients: the
-latency added to ``direct`` (p50, p99; for streams to the first and to the last chunk),
-answers per second, the gateway's CPU time per answer and its RSS. Then 1,000 slow streams
+The floor is like for like: on every wire the proxy and the daemon get the same request from
+the client and put the same wire to the same fake route (the daemon through a provider of that
+wire's family: ``openai``, ``anthropic``, ``bedrock-mantle``), and the fake answers every wire
+with the same words, delivered the same way. The proxy relays bytes; the daemon reads the
+request into its own call, routes it, and writes the answer back in the client's wire, which is
+the work whose price is measured. (Translating between wires, e.g. ``/v1/messages`` to an
+OpenAI upstream, has no pass-through to compare with; the per-family benchmark covers that.)
+
+For non-streaming requests and 20-chunk streams at 1, 16 and 64 closed-loop clients (the
+Messages and Responses wires at 1 and 16): the latency added to ``direct`` (p50, p99; for
+streams to the first and to the last chunk), answers per second, the gateway's CPU time per
+answer and its RSS; then, per wire, the daemon's figures over the proxy's against the targets
+of :mod:`bench._floor`. Then 1,000 slow streams
 held open at once through the daemon (and, in the full run, through the proxy as the floor),
 and its RSS meanwhile. The gateways run pinned to one CPU, the fake and the load generator
 (:mod:`bench._chatload`, its own process) to the other; :mod:`bench._rig` first measures what
@@ -31,14 +44,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 
 import orjson
 
 from bench._chatload import Plan
-from bench._chatmodel import MODEL, ChatProfile, OpenStreams, PhaseResult, from_json
+from bench._chatmodel import MODEL, ChatProfile, OpenStreams, PhaseResult, WireName, from_json
 from bench._chatreport import (
     Figures,
     Section,
@@ -48,9 +61,11 @@ from bench._chatreport import (
     stream_section,
     targets_summary,
 )
+from bench._floor import COLUMNS as FLOOR_COLUMNS
+from bench._floor import floor_sections
 from bench._gateways import (
     Stack,
-    direct_endpoint,
+    direct_endpoints,
     litellm_missing,
     start_daemon,
     start_fake,
@@ -60,6 +75,7 @@ from bench._gateways import (
 from bench._loadgen import HANG_GRACE_S
 from bench._rig import RoundTrip, round_trip
 from bench._spawn import REPO, inherited_affinity, rss_mb
+from bench._wires import WIRES
 from bench.rpc_roundtrip import BUSY_PCT, BUSY_WARNING, Cpus, OtherLoad
 
 
@@ -67,7 +83,7 @@ from bench.rpc_roundtrip import BUSY_PCT, BUSY_WARNING, Cpus, OtherLoad
 class Measured:
     """Everything one run produced."""
 
-    columns: list[str]
+    columns: dict[WireName, list[str]]  # each wire's endpoints, in the order measured
     phases: list[PhaseResult]
     held: list[OpenStreams]
     idle_rss_mb: dict[str, float]
@@ -102,11 +118,15 @@ def run_loadgen(plan: Plan) -> tuple[list[PhaseResult], list[OpenStreams]]:
     return phases, held
 
 
-def start_gateways(stack: Stack, profile: ChatProfile, cpu: int | None) -> str | None:
-    """Start the proxy, the daemon and (if it can run) LiteLLM; why LiteLLM is left out."""
-    stack.gateways.append(start_passthrough(stack.base_url, cpu))
-    stack.gateways.append(start_daemon(stack.work, stack.base_url, cpu))
-    note = litellm_missing()
+def start_gateways(stack: Stack, profile: ChatProfile, cpu: int | None, focus: bool) -> str | None:
+    """Start the proxy, the daemon and (if it can run, and not ``focus``) LiteLLM; why
+    LiteLLM is left out."""
+    stack.gateways.append(start_passthrough(stack.base_url, cpu, profile.wires))
+    daemon = start_daemon(stack.work, stack.base_url, cpu, profile.wires)
+    if focus:
+        daemon.endpoints = [e for e in daemon.endpoints if e.kind == "http"]
+    stack.gateways.append(daemon)
+    note = "left out (--focus)" if focus else litellm_missing()
     if note is None:
         models = [MODEL, f"{MODEL}+chunks={profile.chunks}"]
         try:
@@ -138,7 +158,7 @@ def measure_rig(cpus: Cpus, quick: bool) -> dict[str, RoundTrip]:
     }
 
 
-def measure(profile: ChatProfile, cpus: Cpus, quick: bool) -> Measured:
+def measure(profile: ChatProfile, cpus: Cpus, quick: bool, focus: bool) -> Measured:
     """Start the fake and the gateways, drive them all from the load generator, stop them."""
     rig = measure_rig(cpus, quick)
     work = Path(tempfile.mkdtemp(prefix="sb-chat-", dir="/tmp"))  # noqa: S108 - short paths
@@ -149,8 +169,8 @@ def measure(profile: ChatProfile, cpus: Cpus, quick: bool) -> Measured:
         raise
     stack = Stack(fake, base_url, work)
     try:
-        note = start_gateways(stack, profile, cpus.server)
-        endpoints = [direct_endpoint(fake, base_url)]
+        note = start_gateways(stack, profile, cpus.server, focus)
+        endpoints = direct_endpoints(fake, base_url, profile.wires)
         endpoints += [e for g in stack.gateways for e in g.endpoints]
         time.sleep(profile.settle_s)
         idle = {g.process.name: rss_mb(g.process.pid) for g in stack.gateways}
@@ -167,24 +187,27 @@ def measure(profile: ChatProfile, cpus: Cpus, quick: bool) -> Measured:
         problems = stop_all(stack)
     finally:
         stack.close()
-    return Measured([e.name for e in endpoints], phases, held, idle, note, rig, problems)
+    columns = {w: [e.name for e in endpoints if e.wire == w] for w in profile.wires}
+    return Measured(columns, phases, held, idle, note, rig, problems)
 
 
-def sections(measured: Measured, profile: ChatProfile) -> list[Section]:
-    """The load sections: each concurrency, non-streaming then streaming."""
-    figures = Figures(measured.phases, measured.columns)
+def sections(measured: Measured, profile: ChatProfile, wire: WireName) -> list[Section]:
+    """One wire's load sections: each concurrency it ran at, non-streaming then streaming."""
+    figures = Figures(measured.phases, measured.columns[wire], wire)
     out = []
     for clients in profile.concurrency:
-        out.append(json_section(figures, clients))
-        out.append(stream_section(figures, clients, profile.chunks))
-    return out
+        if profile.runs(wire, clients):
+            out.append(json_section(figures, clients))
+            out.append(stream_section(figures, clients, profile.chunks))
+    path = WIRES[wire].path
+    return [replace(section, title=f"{path}: {section.title}") for section in out]
 
 
 def problems_text(measured: Measured) -> tuple[str, bool]:
     """Failures, wrong answers and log problems; whether everything could be measured."""
     lines, ok = [], True
     for p in measured.phases:
-        where = f"{p.endpoint} {p.mode} x{p.clients}"
+        where = f"{p.endpoint} {WIRES[p.wire].path} {p.mode} x{p.clients}"
         if p.failure:
             ok = False
             lines.append(f"  {where}: FAILED: {p.failure}")
@@ -222,10 +245,11 @@ def header(profile: ChatProfile, cpus: Cpus, quick: bool, measured: Measured) ->
     )
     return "\n".join(
         [
-            f"Chat gateway benchmark: OpenAI chat completions ({'quick' if quick else 'full'} run)",
+            f"Chat gateway benchmark: the /v1 wires ({'quick' if quick else 'full'} run)",
             f"  {os.cpu_count()} CPUs, {pins}; Python {platform.python_version()}, "
             f"aiohttp {version('aiohttp')}, uvloop {version('uvloop')}; {litellm}",
-            f"  upstream: tests.fakes.openai_chat on uvloop, TCP loopback; model {MODEL}, "
+            f"  upstream: bench._fake on uvloop, TCP loopback, the same wire on both sides of "
+            f"each gateway ({', '.join(WIRES[w].path for w in profile.wires)}); model {MODEL}, "
             f"streams {MODEL}+chunks={profile.chunks}; proxy and daemon on Unix sockets",
             f"  each phase: {profile.warmup_s} s warm-up, then <= {profile.phase_s} s or "
             f"{profile.max_requests:,} requests per endpoint, best of {profile.repeats} "
@@ -251,18 +275,34 @@ Notes:
   round trips instead of one on one CPU: see the rig floor above."""
 
 
-def run(quick: bool) -> bool:
-    """Measure every endpoint and print the report; False if a figure could not be measured."""
+FLOOR_LEGEND = """\
+Beside the floor: the daemon's /v1 endpoint over the bare proxy on the same wire, same run.
+  added p50 = p50 minus direct's on that wire; p99 is the whole latency. Targets: added p50
+  <= 1.2x the proxy's, requests/s >= 0.85x, streams/s >= 0.95x, p99 <= 1.5x."""
+
+
+def run(quick: bool, focus: bool = False) -> bool:
+    """Measure every endpoint and print the report; False if a figure could not be measured.
+
+    ``focus``: only what the floor's targets need (1 and 16 clients, HTTP endpoints, no
+    LiteLLM, no open streams), for measuring one change at a time."""
     profile = ChatProfile.quick() if quick else ChatProfile.full()
+    if focus:
+        profile = replace(profile, concurrency=profile.wire_clients, open_through=())
     cpus = Cpus.pick()
     other = OtherLoad()
     with inherited_affinity(cpus.client):
-        measured = measure(profile, cpus, quick)
+        measured = measure(profile, cpus, quick, focus)
     other_pct = other.pct()
     print(header(profile, cpus, quick, measured), flush=True)
-    table = sections(measured, profile)
-    print()
-    print(render(table, measured.columns))
+    tables: list[tuple[list[Section], list[str]]] = []
+    for wire in profile.wires:
+        table = sections(measured, profile, wire)
+        tables.append((table, measured.columns[wire]))
+        print()
+        print(render(table, measured.columns[wire]))
+    floor = floor_sections(measured.phases, measured.columns)
+    tables.append((floor, list(FLOOR_COLUMNS)))
     held_columns = [held.endpoint for held in measured.held]
     held_table = []
     if measured.held:
@@ -273,13 +313,15 @@ def run(quick: bool) -> bool:
         print(render(held_table, held_columns))
     print()
     print(LEGEND, end="\n\n")
+    print(FLOOR_LEGEND)
+    print(render(floor, FLOOR_COLUMNS), end="\n\n")
     problems, ok = problems_text(measured)
     print(problems)
     print(
         f"Other processes on this machine used {other_pct:.0f}% of one core on average "
         "during the run" + (BUSY_WARNING if other_pct > BUSY_PCT else "")
     )
-    tables = [(table, measured.columns), (held_table, held_columns)]
+    tables.append((held_table, held_columns))
     print(targets_summary(tables), flush=True)
     return ok
 
@@ -287,8 +329,14 @@ def run(quick: bool) -> bool:
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.chat_gateway [--quick]``: this benchmark alone."""
     parser = argparse.ArgumentParser(prog="python -m bench.chat_gateway", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (~20 s)")
-    return 0 if run(parser.parse_args(argv).quick) else 1
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (~30 s)")
+    parser.add_argument(
+        "--focus",
+        action="store_true",
+        help="only the floor's figures: 1 and 16 clients over HTTP, no open streams",
+    )
+    args = parser.parse_args(argv)
+    return 0 if run(args.quick, args.focus) else 1
 
 
 if __name__ == "__main__":
