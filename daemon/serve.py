@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import socket
 from collections.abc import Mapping
@@ -63,12 +64,26 @@ async def serve(
         await runner.setup()
         try:
             await _start_sites(runner, listeners, settings)
+            _settle_heap()
             await _run_until_signal(state, notifier)
             await _drain(runner, app, state)
         finally:
             await runner.cleanup()
     log.info("daemon_stopped")
     return 0
+
+
+def _settle_heap() -> None:
+    """Hand everything start-up built (modules, the catalog, the schemas, the app) over to the
+    permanent generation, where the garbage collector no longer walks it.
+
+    A full collection otherwise walks those ~55,000 objects: measured under load, one such
+    pause took 30 ms, stalling every request in flight. Afterwards it walks only what serving
+    has kept alive since. Start-up's objects live as long as the daemon, so the collector had
+    nothing to gain from walking them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _start_sites(
