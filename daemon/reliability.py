@@ -189,6 +189,11 @@ class Deadline:
     records the time; one watchdog timer wakes when the limit would have expired, re-arms for
     the limit as it stands by then, and expires the ``asyncio.timeout`` (which does the
     cancelling) only when no data came for that long. Paused, it never expires.
+
+    No renewal ever has to move the watchdog either: it never sleeps longer than the idle
+    limit, and a renewal at ``t`` sets the limit to ``t`` plus that (no earlier than the
+    watchdog's wake). Before the first byte it so wakes every idle period on its way to the
+    first-byte limit (once, with the defaults).
     """
 
     __slots__ = ("_at", "_idle_s", "_limit", "_loop", "_paused", "_timer")
@@ -202,7 +207,7 @@ class Deadline:
         self._timer: asyncio.TimerHandle | None = None
 
     def __enter__(self) -> Deadline:
-        self._timer = self._loop.call_at(self._at, self._check)
+        self._arm(self._loop.time())
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -215,16 +220,15 @@ class Deadline:
     def renew(self) -> None:
         self._paused = False
         self._at = self._loop.time() + self._idle_s
-        if self._timer is not None and self._at < self._timer.when():
-            self._timer.cancel()  # once: the idle limit is shorter than the first-byte one
-            self._timer = self._loop.call_at(self._at, self._check)
+
+    def _arm(self, now: float) -> None:
+        wake = now + self._idle_s if self._paused else min(self._at, now + self._idle_s)
+        self._timer = self._loop.call_at(wake, self._check)
 
     def _check(self) -> None:
         now = self._loop.time()
-        if self._paused:
-            self._timer = self._loop.call_at(now + self._idle_s, self._check)
-        elif now < self._at:
-            self._timer = self._loop.call_at(self._at, self._check)
+        if self._paused or now < self._at:
+            self._arm(now)
         else:
             self._timer = None
             self._limit.reschedule(now)
