@@ -3,7 +3,8 @@ the browser processes a daemon under test started (to prove none is left behind)
 
 A daemon's browser processes (Playwright's driver and every Chromium process) are found by the
 daemon's own ``XDG_STATE_HOME`` in their environment: every daemon under test has a private one
-(``tests.support.daemon.isolated_env``), and children inherit it whoever their parent is by then.
+(``tests.support.daemon.isolated_env``), and children inherit it whoever their parent is by then
+(Chromium's helpers, whose titles overwrite it, are found as descendants of those).
 Waiting for a process to end uses a pidfd (an event from the kernel, not a poll).
 """
 
@@ -15,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from bridges.procs import on_exit
+from bridges.procs import on_exit, tree
 from tests.support.daemon import DaemonProcess
 
 BROWSER_COMMAND = re.compile(rb"chrom|node|playwright|launch-chromium")
@@ -66,7 +67,9 @@ def _toml(value: object) -> str:
 
 
 def browser_processes(daemon: DaemonProcess) -> list[int]:
-    """Pids of the browser processes (driver, Chromium) started by ``daemon``, alive now."""
+    """Pids of the browser processes (driver, Chromium) started by ``daemon``, alive now: those
+    whose environment names its state dir, and their descendants (a Chromium helper writes its
+    title over its environment, so its own may not show it)."""
     marker = f"XDG_STATE_HOME={daemon.env['XDG_STATE_HOME']}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -78,7 +81,7 @@ def browser_processes(daemon: DaemonProcess) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
             if state != "Z" and BROWSER_COMMAND.search((entry / "cmdline").read_bytes()):
                 found.append(int(entry.name))
-    return found
+    return sorted({pid for marked in found for pid in tree(marked)})
 
 
 async def ended(pids: Iterable[int], timeout: float = 20.0) -> None:  # noqa: ASYNC109
