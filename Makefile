@@ -18,13 +18,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/switchboard serve
 
-## test: install what is missing (Debian's chromium and systemd tools when root), run pytest
+## test: install what is missing (Debian's chromium, its headless shell and systemd tools when root), run pytest
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest
 
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromium-headless-shell >/dev/null 2>&1 || missing="$$missing chromium-headless-shell"; \
 	command -v systemd-analyze >/dev/null 2>&1 || missing="$$missing systemd"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -222,10 +222,10 @@ class Browser:
     """The Chromium processes of every site, launched on demand and closed when idle."""
 
     def __init__(
-        self, root: Path, executable: Path | None, *, headless: bool, idle_s: float
+        self, root: Path, chromium: procs.Chromium, *, headless: bool, idle_s: float
     ) -> None:
         self.root = root  # <state dir>/browser
-        self.executable = executable
+        self.chromium = chromium
         self.headless = headless
         self.idle_s = idle_s
         self._driver: Any = None  # playwright.async_api.Playwright once started
@@ -234,6 +234,13 @@ class Browser:
         self._users: dict[str, int] = {}
         self._idle: dict[str, asyncio.TimerHandle] = {}  # the close of a site nobody uses
         self._closing: set[asyncio.Task[None]] = set()
+
+    @property
+    def executable(self) -> Path | None:
+        """The Chromium that runs (a running site's), else the one a call would start; None
+        is Playwright's own."""
+        running = [p.headless for p in self._profiles.values() if p.closed is None]
+        return self.chromium.binary(running[0] if running else self.headless)
 
     def reap_leftovers(self) -> list[int]:
         """Kill Chromium processes a previous daemon left running (see the module docstring)."""
@@ -340,7 +347,7 @@ class Browser:
             self._driver = await async_playwright().start()
 
     async def _launch_chromium(self, site: str, headless: bool) -> BrowserContext:
-        chromium = self.executable or Path(self._driver.chromium.executable_path)
+        chromium = self.chromium.binary(headless) or Path(self._driver.chromium.executable_path)
         if not chromium.exists():
             raise LaunchFailed(
                 f"no Chromium at {chromium}: install chromium or set [bridges] browser"
@@ -373,7 +380,13 @@ class Browser:
             profile.start = procs.record(self.root / f"{site}.pid", profile.pid) or 0
             # Playwright reports nothing when its driver dies with the browser: the kernel does.
             profile.unwatch = procs.on_exit(profile.pid, lambda: profile.gone("Chromium exited"))
-        log.info("bridge_browser_started", site=site, pid=profile.pid, headless=headless)
+        log.info(
+            "bridge_browser_started",
+            site=site,
+            pid=profile.pid,
+            headless=headless,
+            executable=str(self.chromium.binary(headless) or "Playwright's Chromium"),
+        )
         return profile
 
     @staticmethod

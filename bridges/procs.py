@@ -13,6 +13,13 @@ No Chromium outlives the daemon:
   runs (:func:`record`); at start-up the daemon kills a recorded Chromium that is somehow
   still running (:func:`reap`), which also frees its profile for the next launch.
 
+Which Chromium runs (:func:`find_chromium`): ``[bridges] browser`` when set, for every launch;
+else, headless, Debian's ``chromium-headless-shell`` -- the same Chromium built without a
+browser UI (fewer processes: about half the memory and a faster start) -- and, for a window
+(``bridges.open``, or ``headless = false``), Debian's full ``chromium``; Playwright's own
+Chromium where neither is installed. The two Debian packages depend on the same exact
+``chromium-common``, so they are one version and share a site's profile.
+
 A process is named by its pid and its start time (clock ticks since boot, field 22 of
 ``/proc/<pid>/stat``): a pid alone may have been reused by the time someone looks again.
 """
@@ -31,6 +38,9 @@ from pathlib import Path
 
 PROC = Path("/proc")
 DEBIAN_CHROMIUM = Path("/usr/bin/chromium")
+# The binary, not /usr/bin/chromium-headless-shell: that wrapper runs it as a child instead of
+# exec'ing it, which would leave a shell between the launcher and Chromium (see LAUNCHER).
+DEBIAN_HEADLESS_SHELL = Path("/usr/lib/chromium/chromium-headless-shell")
 # What stops Chromium calling home: no sync, updates, metrics, crash reports or pings.
 FLAGS = (
     "--no-first-run",
@@ -58,11 +68,27 @@ os.execv({chromium!r}, [{chromium!r}, *sys.argv[1:]])
 """
 
 
-def find_chromium(configured: Path | None) -> Path | None:
-    """``[bridges] browser``, else Debian's Chromium when present, else None (Playwright's)."""
+@dataclass(frozen=True, slots=True)
+class Chromium:
+    """The binaries the bridges start, by mode; None is Playwright's own Chromium."""
+
+    headless: Path | None
+    headed: Path | None  # for a visible window: never the headless shell, which cannot show one
+
+    def binary(self, headless: bool) -> Path | None:
+        """The binary that starts a profile ``headless`` (or in a window)."""
+        return self.headless if headless else self.headed
+
+
+def find_chromium(
+    configured: Path | None, installed: Callable[[Path], bool] = Path.exists
+) -> Chromium:
+    """``[bridges] browser`` for both modes; else Debian's headless shell for headless runs and
+    Debian's Chromium for a window, each when ``installed``; else Playwright's."""
     if configured is not None:
-        return configured
-    return DEBIAN_CHROMIUM if DEBIAN_CHROMIUM.exists() else None
+        return Chromium(configured, configured)
+    headed = DEBIAN_CHROMIUM if installed(DEBIAN_CHROMIUM) else None
+    return Chromium(DEBIAN_HEADLESS_SHELL if installed(DEBIAN_HEADLESS_SHELL) else headed, headed)
 
 
 def has_display() -> bool:
