@@ -14,11 +14,12 @@ No Chromium outlives the daemon:
   still running (:func:`reap`), which also frees its profile for the next launch.
 
 Which Chromium runs (:func:`find_chromium`): ``[bridges] browser`` when set, for every launch;
-else, headless, Debian's ``chromium-headless-shell`` -- the same Chromium built without a
-browser UI (fewer processes: about half the memory and a faster start) -- and, for a window
-(``bridges.open``, or ``headless = false``), Debian's full ``chromium``; Playwright's own
-Chromium where neither is installed. The two Debian packages depend on the same exact
-``chromium-common``, so they are one version and share a site's profile.
+else Debian's ``chromium``; with ``[bridges] headless_shell``, headless launches take Debian's
+``chromium-headless-shell`` instead -- the same Chromium built without a browser UI (fewer
+processes: about half the memory and a faster start, but more tells for a site's bot checks)
+-- while a window stays in the full ``chromium``; Playwright's own Chromium where neither is
+installed. The two Debian packages depend on the same exact ``chromium-common``, so they are
+one version and share a site's profile.
 
 A process is named by its pid and its start time (clock ticks since boot, field 22 of
 ``/proc/<pid>/stat``): a pid alone may have been reused by the time someone looks again.
@@ -81,14 +82,15 @@ class Chromium:
 
 
 def find_chromium(
-    configured: Path | None, installed: Callable[[Path], bool] = Path.exists
+    configured: Path | None, installed: Callable[[Path], bool] = Path.exists, *, shell: bool = False
 ) -> Chromium:
-    """``[bridges] browser`` for both modes; else Debian's headless shell for headless runs and
-    Debian's Chromium for a window, each when ``installed``; else Playwright's."""
+    """``[bridges] browser`` for both modes; else Debian's Chromium, each when ``installed``
+    (with ``shell``, Debian's headless shell for headless runs); else Playwright's."""
     if configured is not None:
         return Chromium(configured, configured)
     headed = DEBIAN_CHROMIUM if installed(DEBIAN_CHROMIUM) else None
-    return Chromium(DEBIAN_HEADLESS_SHELL if installed(DEBIAN_HEADLESS_SHELL) else headed, headed)
+    lean = shell and installed(DEBIAN_HEADLESS_SHELL)
+    return Chromium(DEBIAN_HEADLESS_SHELL if lean else headed, headed)
 
 
 def has_display() -> bool:

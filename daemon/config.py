@@ -286,8 +286,11 @@ class SiteSettings:
 class BridgeSettings:
     """The ``[bridges]`` table: Chromium, its timeouts and queue, and the sites."""
 
-    browser: Path | None = None  # else /usr/bin/chromium when present, else Playwright's own
+    browser: Path | None = None  # else Debian's chromium when present, else Playwright's own
     headless: bool = True
+    # Headless in Debian's chromium-headless-shell: about half the memory, but easier for a
+    # site's anti-bot checks to tell apart from a person's browser (off by default).
+    headless_shell: bool = False
     idle_s: float = 600.0  # a site's browser closes after this long without a call
     page_load_timeout_s: float = 30.0
     first_chunk_timeout_s: float = 60.0
@@ -300,6 +303,7 @@ class BridgeSettings:
 _BRIDGE_KEYS: Mapping[str, Callable[[object], Any]] = {
     "browser": _as_path,
     "headless": _as_bool,
+    "headless_shell": _as_bool,
     "idle_s": _as_positive_float,
     "page_load_timeout_s": _as_positive_float,
     "first_chunk_timeout_s": _as_positive_float,

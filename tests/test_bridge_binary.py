@@ -1,8 +1,10 @@
 """Which Chromium the website bridges start, and that the choice is what really runs.
 
-Headless, Debian's ``chromium-headless-shell`` (the same Chromium without a browser UI: about
-half the memory); for a visible window, Debian's full ``chromium``; ``[bridges] browser`` for
-both when set; Playwright's own Chromium where Debian's are missing. Both Debian binaries open
+Debian's ``chromium``; with ``[bridges] headless_shell = true``, headless runs take Debian's
+``chromium-headless-shell`` instead (the same Chromium without a browser UI: about half the
+memory, and more tells for a site's anti-bot checks) while a visible window stays in the full
+``chromium``; ``[bridges] browser`` for both when set; Playwright's own Chromium where Debian's
+are missing. Both Debian binaries open
 the same profile, so what a person leaves in it through a window (a passed check's cookies)
 is there for the headless runs.
 """
@@ -32,20 +34,26 @@ SEND = {"messages": [{"role": "user", "content": "hello"}], "provider": "zai"}
 
 
 @pytest.mark.parametrize(
-    ("configured", "installed", "headless", "headed"),
+    ("configured", "shell", "installed", "headless", "headed"),
     [
-        (None, {FULL, SHELL}, SHELL, FULL),
-        (None, {FULL}, FULL, FULL),
-        (None, {SHELL}, SHELL, None),  # a window from Playwright's own Chromium
-        (None, set(), None, None),
-        (MINE, {FULL, SHELL}, MINE, MINE),  # the setting wins, even over the shell
+        (None, False, {FULL, SHELL}, FULL, FULL),
+        (None, True, {FULL, SHELL}, SHELL, FULL),
+        (None, True, {FULL}, FULL, FULL),
+        (None, True, {SHELL}, SHELL, None),  # a window from Playwright's own Chromium
+        (None, False, {SHELL}, None, None),
+        (None, True, set(), None, None),
+        (MINE, True, {FULL, SHELL}, MINE, MINE),  # the setting wins, even over the shell
     ],
-    ids=["both", "only-chromium", "only-shell", "neither", "configured"],
+    ids=["default", "shell", "shell-missing", "only-shell", "shell-unwanted", "neither", "set"],
 )
-def test_the_binary_depends_on_the_mode_and_what_is_installed(
-    configured: Path | None, installed: set[Path], headless: Path | None, headed: Path | None
+def test_the_binary_depends_on_the_mode_the_setting_and_what_is_installed(
+    configured: Path | None,
+    shell: bool,
+    installed: set[Path],
+    headless: Path | None,
+    headed: Path | None,
 ) -> None:
-    chromium = procs.find_chromium(configured, installed.__contains__)
+    chromium = procs.find_chromium(configured, installed.__contains__, shell=shell)
     assert chromium == procs.Chromium(headless, headed)
     assert chromium.binary(True) == headless
     assert chromium.binary(False) == headed
@@ -71,22 +79,29 @@ async def running_exe(rpc: Rpc) -> tuple[dict[str, Any], Path]:
 
 
 @pytest.mark.browser
-async def test_a_headless_bridge_runs_the_headless_shell_and_says_so(echo: ThreadedEcho) -> None:
+@pytest.mark.parametrize(
+    ("setting", "runs", "named"),
+    [({}, FULL_BINARY, FULL), ({"headless_shell": True}, SHELL, SHELL)],
+    ids=["default", "headless_shell"],
+)
+async def test_a_headless_bridge_runs_the_binary_chosen_and_says_so(
+    echo: ThreadedEcho, setting: dict[str, Any], runs: Path, named: Path
+) -> None:
     echo.configure()
-    with running_daemon(config=echo_config(echo.base_url)) as daemon:
+    with running_daemon(config=echo_config(echo.base_url, bridges=setting)) as daemon:
         async with websocket(daemon) as rpc:
             browser, exe = await running_exe(rpc)
             health = (await rpc.call("daemon.health", {}))["result"]
         assert daemon.stop() == 0
-    assert exe == SHELL
-    assert browser["executable"] == str(SHELL)
-    assert health["components"]["browser"]["detail"] == f"running ({SHELL})"
+    assert exe == runs
+    assert browser["executable"] == str(named)
+    assert health["components"]["browser"]["detail"] == f"running ({named})"
 
 
 @pytest.mark.browser
 async def test_a_configured_browser_runs_instead_of_the_shell(echo: ThreadedEcho) -> None:
     echo.configure()
-    config = echo_config(echo.base_url, bridges={"browser": str(FULL)})
+    config = echo_config(echo.base_url, bridges={"browser": str(FULL), "headless_shell": True})
     with running_daemon(config=config) as daemon:
         async with websocket(daemon) as rpc:
             browser, exe = await running_exe(rpc)
