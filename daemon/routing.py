@@ -45,7 +45,7 @@ from daemon.errors import (
 from daemon.log import REDACTED, get_logger
 from daemon.providers.lookup import Registry, template_fields
 from daemon.providers.model import AuthStyle, Provider, Quirk
-from daemon.reliability import Breaker, Deadline, Policy, backoff_s
+from daemon.reliability import Breaker, Cutoff, Deadline, Policy, backoff_s
 from daemon.routes import (
     Attempt,
     BridgeService,
@@ -232,7 +232,7 @@ class Router:
             emit, asyncio.get_running_loop().time() + total_s, route, conversation_id
         )
         try:
-            async with asyncio.timeout(total_s):
+            with Cutoff(call_state.deadline):
                 return await self._first_success(
                     candidates, call, call_state, attempts, request_key
                 )
@@ -386,16 +386,15 @@ class Router:
         policy = self.policy
         events = adapter.stream(self.session, target, call, policy.connect_timeout_ms / 1000)
         try:
-            async with asyncio.timeout(None) as limit:
-                with Deadline(limit, policy) as deadline:
-                    async for batch in events:
-                        for event in batch:
-                            assembly.add(event)
-                        if state.emit is not None:
-                            deadline.pause()  # a slow client is not a slow provider
-                            state.started = True
-                            await state.emit(batch)
-                        deadline.renew()
+            with Cutoff() as limit, Deadline(limit, policy) as deadline:
+                async for batch in events:
+                    for event in batch:
+                        assembly.add(event)
+                    if state.emit is not None:
+                        deadline.pause()  # a slow client is not a slow provider
+                        state.started = True
+                        await state.emit(batch)
+                    deadline.renew()
         except TimeoutError:
             phase = "idle" if state.started or assembly.text else "first byte"
             raise UpstreamTimeout(
