@@ -55,6 +55,9 @@ class SseParser:
         *blocks, self._buffer = buffer.split(b"\n\n")
         events: list[SseEvent] = []
         for block in blocks:
+            if (event := _plain(block)) is not None:
+                events.append(event)
+                continue
             for line in block.split(b"\n"):
                 if (event := self._line(line)) is not None:
                     events.append(event)
@@ -84,6 +87,19 @@ class SseParser:
         self._data = []
         self._event = b""
         return event
+
+
+def _plain(block: bytes) -> SseEvent | None:
+    """The event of a whole block in one of the two shapes providers send, ``data: X`` or
+    ``event: N`` then ``data: X`` (what the line-by-line parse would make of it), else None.
+    Taken between events only, when nothing of another event is pending."""
+    if block.startswith(b"data: "):
+        return None if b"\n" in block else SseEvent("message", block[6:])
+    if block.startswith(b"event: "):
+        name, newline, data = block.partition(b"\n")
+        if newline and data.startswith(b"data: ") and b"\n" not in data:
+            return SseEvent(name[7:].decode(errors="replace") or "message", data[6:])
+    return None
 
 
 def _line_end(buffer: bytes, start: int) -> int:
