@@ -68,6 +68,15 @@ _EFFORT_FLOORS = sorted(
 _ADAPTIVE_EFFORT = "medium"  # "the model decides": thinking on, at the middle setting
 _OWN_REASONING = frozenset({"thinking", "redacted_thinking"})
 _TEXT_BLOCK: Mapping[str, str] = {"type": "text", "text": ""}
+_TEXT_KEY = ("text", 0)
+# A text delta's frame around its index and its text: what frame() makes of
+# {"type": "content_block_delta", "index": i, "delta": {"type": "text_delta", "text": t}},
+# spelled out once because every streamed word takes it.
+_TEXT_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":',
+    b',"delta":{"type":"text_delta","text":',
+    b"}}\n\n",
+)
 _THINKING_BLOCK: Mapping[str, str] = {"type": "thinking", "thinking": "", "signature": ""}
 
 
@@ -432,7 +441,11 @@ class StreamEncoder:
         frames: list[bytes] = []
         for event in events:
             if isinstance(event, TextDelta) and event.text:
-                frames += self._delta(_TEXT_BLOCK, {"type": "text_delta", "text": event.text})
+                if self._open != _TEXT_KEY:
+                    frames += self._begin(_TEXT_KEY, _TEXT_BLOCK)
+                head, middle, tail = _TEXT_DELTA
+                index = str(self.index).encode()
+                frames.append(head + index + middle + orjson.dumps(event.text) + tail)
             elif isinstance(event, ReasoningDelta) and event.text:
                 delta = {"type": "thinking_delta", "thinking": event.text}
                 frames += self._delta(_THINKING_BLOCK, delta)
