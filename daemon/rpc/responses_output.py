@@ -161,6 +161,16 @@ class Kind(StrEnum):
     FUNCTION_CALL = "function_call"
 
 
+# A text delta's frame around its sequence number, its item and its text: what _event() makes
+# of response.output_text.delta with item_id, output_index, content_index 0, delta and empty
+# logprobs, spelled out once because every streamed word takes it.
+_TEXT_DELTA = (
+    b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta",'
+    b'"sequence_number":',
+    b',"logprobs":[]}\n\n',
+)
+_TEXT_DELTA_AT = b',"item_id":%b,"output_index":%b,"content_index":0,"delta":'
+
 _PREFIXES: Mapping[Kind, str] = {
     Kind.MESSAGE: "msg_",
     Kind.REASONING: "rs_",
@@ -179,6 +189,7 @@ class _Item:
     call_id: str = ""
     name: str = ""
     signature: str | None = None
+    delta_at: bytes = b""  # where its text deltas go, as their frames spell it (once known)
 
     def whole(self, status: str) -> dict[str, Any]:
         """The item as ``output_item.done`` and the finished response carry it."""
@@ -256,8 +267,12 @@ class StreamEncoder:
         frames = self._switch(Kind.MESSAGE)
         item = self._current()
         item.pieces.append(text)
-        at = {"item_id": item.id, "output_index": item.index, "content_index": 0}
-        frames.append(self._event("response.output_text.delta", **at, delta=text, logprobs=[]))
+        if not item.delta_at:
+            index = str(item.index).encode()
+            item.delta_at = _TEXT_DELTA_AT % (orjson.dumps(item.id), index)
+        number, self.sequence = self.sequence, self.sequence + 1
+        head, tail = _TEXT_DELTA
+        frames.append(head + str(number).encode() + item.delta_at + orjson.dumps(text) + tail)
         return frames
 
     def _reasoning(self, event: ReasoningDelta) -> list[bytes]:
