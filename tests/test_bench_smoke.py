@@ -22,7 +22,8 @@ def test_the_benchmarks_run_and_report_every_figure() -> None:
         "Bridge benchmark",
         "warm added p50 (ms)",
         "cold first call (ms)",
-        "browser PSS per site (MB)",
+        "browser RSS, pages once (MB)",
+        "browser PSS (MB)",
     ):
         assert figure in result.stdout
     for wire in load_wires():
