@@ -205,6 +205,26 @@ async def test_a_record_copied_to_another_name_does_not_open(tmp_path: Path) -> 
         assert "renamed" in vault.problems()[0]["reason"]
 
 
+async def test_a_record_known_absent_is_not_read_again_until_written_or_reloaded(
+    tmp_path: Path,
+) -> None:
+    location = await stored(tmp_path, {})
+    record = tmp_path / "vault" / "openai.default.rec"
+    async with Vault(tmp_path / "vault", location) as vault:
+        assert await vault.get("openai") is None
+        sealed_elsewhere = seal(
+            keyfile.load(location, 0)[0], "openai.default", json.dumps(PAYLOAD).encode()
+        )
+        record.write_bytes(sealed_elsewhere)  # another process's write, unseen until a reload
+        assert await vault.get("openai") is None, "a known miss is answered from memory"
+        assert await vault.reload("openai") == PAYLOAD
+        assert await vault.get("openai") == PAYLOAD
+        assert await vault.delete("openai")
+        assert await vault.get("openai") is None
+        await vault.put("openai", "default", {"kind": "api_key", "secret_key": "sk-new"})
+        assert await vault.get("openai") == {"kind": "api_key", "secret_key": "sk-new"}
+
+
 async def test_a_record_spoiled_while_the_vault_is_open_is_set_aside_on_its_next_read(
     tmp_path: Path,
 ) -> None:

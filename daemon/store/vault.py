@@ -99,7 +99,9 @@ class Vault:
         self.location = location
         self._keys: dict[str, VaultKey] = {}
         self._write_key: VaultKey | None = None
-        self._cache: dict[str, dict[str, Any]] = {}
+        # None marks a record known to be absent: a provider with no login is asked on every call,
+        # and going to disk each time was a sixth of the daemon's work per request.
+        self._cache: dict[str, dict[str, Any] | None] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._holders: dict[str, asyncio.Task[Any]] = {}
         self._problems: list[Problem] = []
@@ -156,12 +158,15 @@ class Vault:
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, provider: str, account: str = DEFAULT_ACCOUNT) -> dict[str, Any] | None:
-        """The record's payload (from memory once read); None when there is none."""
+        """The record's payload (from memory once read); None when there is none.
+
+        Records are written through this object, so memory follows every change this daemon
+        makes; ``reload`` reads what another process may have changed."""
         name = record_name(provider, account)
-        cached = self._cache.get(name)
-        if cached is not None:
-            return cached
-        return await self.reload(provider, account)
+        try:
+            return self._cache[name]
+        except KeyError:
+            return await self.reload(provider, account)
 
     async def reload(self, provider: str, account: str = DEFAULT_ACCOUNT) -> dict[str, Any] | None:
         """The record's payload as it is on disk now (another process may have changed it)."""
@@ -177,10 +182,7 @@ class Vault:
                 payload = self._unseal(name, envelope)
             except Undecryptable:
                 payload = await self._set_aside(name)
-        if payload is None:
-            self._cache.pop(name, None)
-        else:
-            self._cache[name] = payload
+        self._cache[name] = payload
         return payload
 
     def _unseal(self, name: str, envelope: bytes) -> dict[str, Any]:
@@ -255,7 +257,7 @@ class Vault:
         self._require()
         async with self._record_lock(name):
             removed = await self._io(self._unlink, name)
-        self._cache.pop(name, None)
+        self._cache[name] = None
         return removed
 
     def _unlink(self, name: str) -> bool:
