@@ -10,6 +10,7 @@ import pytest
 from daemon import __version__, errors
 from daemon.rpc.dispatch import Dispatcher
 from daemon.rpc.handlers import METHODS
+from daemon.rpc.schema import compile_params, params_schema
 from rpc_schema import ERRORS_PATH, load_openrpc
 from tests.support.daemon import run_python
 
@@ -73,3 +74,30 @@ def test_an_unknown_code_is_kept_as_it_came() -> None:
     received = errors.from_rpc(wire)
     assert isinstance(received, errors.RemoteError)
     assert received.to_rpc() == wire
+
+
+def test_component_references_are_written_out_and_a_recursive_one_still_validates() -> None:
+    components = {
+        "schemas": {
+            "Leaf": {"type": "string", "minLength": 1},
+            "Tree": {
+                "type": "object",
+                "properties": {
+                    "name": {"$ref": "#/components/schemas/Leaf"},
+                    "children": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+                },
+            },
+        }
+    }
+    method = {
+        "name": "t",
+        "params": [{"name": "root", "schema": {"$ref": "#/components/schemas/Tree"}}],
+    }
+    root = params_schema(method, components)["properties"]["root"]
+    assert root["properties"]["name"] == {"type": "string", "minLength": 1}
+    assert root["properties"]["children"]["items"] == {"$ref": "#/components/schemas/Tree"}
+    validate = compile_params(method, components)
+    assert validate({"root": {"name": "a", "children": [{"name": "b", "children": []}]}})
+    with pytest.raises(errors.InvalidParams) as refused:
+        validate({"root": {"name": "a", "children": [{"name": ""}]}})
+    assert refused.value.data["field"] == "root.children.0.name"

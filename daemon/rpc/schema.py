@@ -18,17 +18,40 @@ from daemon.errors import InvalidParams
 ParamsValidator = Callable[[list[Any] | dict[str, Any]], dict[str, Any]]
 
 
+SCHEMA_REF = "#/components/schemas/"
+
+
 def params_schema(method: Mapping[str, Any], components: Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON Schema of a method's params object, as built from its content descriptors."""
+    """The JSON Schema of a method's params object, as built from its content descriptors.
+
+    References to component schemas are written out in place (a recursive one stays a
+    reference): fastjsonschema makes each reference a function call that formats the
+    item's name from ``locals()`` on the way in, which was half of checking a chat.send.
+    """
     descriptors = method.get("params", [])
+    schemas = components.get("schemas", {})
     return {
         "type": "object",
-        "properties": {d["name"]: d.get("schema", {}) for d in descriptors},
+        "properties": {d["name"]: inlined(d.get("schema", {}), schemas) for d in descriptors},
         "required": [d["name"] for d in descriptors if d.get("required")],
         "additionalProperties": False,
         # Keeps "#/components/schemas/..." references resolvable from this root.
         "components": dict(components),
     }
+
+
+def inlined(node: Any, schemas: Mapping[str, Any], expanding: frozenset[str] = frozenset()) -> Any:
+    """``node`` with each ``$ref`` to a component schema replaced by that schema."""
+    if isinstance(node, list):
+        return [inlined(item, schemas, expanding) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    name = ref.removeprefix(SCHEMA_REF) if isinstance(ref, str) else None
+    if name is None or name == ref or name in expanding or name not in schemas:
+        return {key: inlined(value, schemas, expanding) for key, value in node.items()}
+    # A reference's sibling keywords are ignored (draft 7), so the target stands alone.
+    return inlined(schemas[name], schemas, expanding | {name})
 
 
 def compile_params(method: Mapping[str, Any], components: Mapping[str, Any]) -> ParamsValidator:
