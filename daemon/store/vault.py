@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -57,6 +58,7 @@ _PROVIDER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # config may name n
 _RECORD = re.compile(rf"{_PROVIDER.pattern}\.{_ACCOUNT.pattern}")
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every call; the same few names each time
 def record_name(provider: str, account: str) -> str:
     """``provider.account``: the file's stem and the envelope's associated data."""
     if not _ACCOUNT.fullmatch(account):
