@@ -1,5 +1,6 @@
 """``POST /v1/messages``: the official ``anthropic`` SDK against the real daemon, whose provider is
-the fake OpenAI upstream, and the pure translations of :mod:`daemon.rpc.anthropic_wire`."""
+the fake OpenAI upstream, and the pure translations of :mod:`daemon.rpc.anthropic_wire` (request)
+and :mod:`daemon.rpc.anthropic_output` (answer)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ from daemon.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from daemon.rpc import anthropic_wire
+from daemon.rpc import anthropic_output, anthropic_wire
 from tests.fakes import cassettes
 from tests.support.daemon import DaemonProcess, running_daemon
 from tests.support.upstream import ThreadedUpstream, upstream_config
@@ -310,7 +311,7 @@ def test_a_result_becomes_an_anthropic_message() -> None:
         "reasoning": "They want a search.",
         "toolCalls": [{"id": "call_1", "name": "search", "arguments": {"query": "cats"}}],
     }
-    assert anthropic_wire.message(result(normalized, "tool_calls"), "openai/m", "msg_1") == {
+    assert anthropic_output.message(result(normalized, "tool_calls"), "openai/m", "msg_1") == {
         "id": "msg_1",
         "type": "message",
         "role": "assistant",
@@ -332,8 +333,8 @@ def test_a_result_becomes_an_anthropic_message() -> None:
 
 
 def test_an_empty_answer_has_no_blocks_and_a_missing_call_id_is_made_up() -> None:
-    assert anthropic_wire.message(result({"content": ""}), "m", "msg_1")["content"] == []
-    blocks = anthropic_wire.content_blocks(
+    assert anthropic_output.message(result({"content": ""}), "m", "msg_1")["content"] == []
+    blocks = anthropic_output.content_blocks(
         {"content": "", "toolCalls": [{"id": "", "name": "f", "arguments": {}}]}
     )
     assert blocks[0]["id"].startswith("toolu_")
@@ -350,7 +351,7 @@ def test_an_empty_answer_has_no_blocks_and_a_missing_call_id_is_made_up() -> Non
     ],
 )
 def test_stop_reasons(finish: str, reason: str) -> None:
-    assert anthropic_wire.stop_reason(finish) == reason
+    assert anthropic_output.stop_reason(finish) == reason
 
 
 def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
@@ -366,7 +367,7 @@ def parse_sse(raw: bytes) -> list[tuple[str, dict[str, Any]]]:
 
 
 def encode(events: list[Event], finish: str = "stop") -> list[tuple[str, dict[str, Any]]]:
-    encoder = anthropic_wire.StreamEncoder("msg_1", "m")
+    encoder = anthropic_output.StreamEncoder("msg_1", "m")
     frames = [encoder.start(), *encoder.feed(events)]
     frames.append(encoder.finish(result({}, finish)))
     return parse_sse(b"".join(frames))
@@ -422,7 +423,7 @@ def test_the_stream_opens_one_block_at_a_time() -> None:
 
 
 def test_a_tool_call_cannot_go_on_once_its_whole_arguments_closed_its_block() -> None:
-    encoder = anthropic_wire.StreamEncoder("msg_1", "m")
+    encoder = anthropic_output.StreamEncoder("msg_1", "m")
     encoder.feed([ToolCallDelta(0, "a", "f", "{}"), ToolCallDelta(1, "b", "g")])
     with pytest.raises(UpstreamProtocol):
         encoder.feed([ToolCallDelta(0, arguments='{"more": 1}')])
@@ -457,7 +458,7 @@ def test_error_bodies(error: DaemonError, status: int, kind: str) -> None:
 
 
 def test_a_mid_stream_error_is_an_error_event() -> None:
-    [(name, payload)] = parse_sse(anthropic_wire.error_frame(RateLimited("slow down")))
+    [(name, payload)] = parse_sse(anthropic_output.error_frame(RateLimited("slow down")))
     assert (name, payload) == (
         "error",
         {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}},
@@ -872,7 +873,7 @@ def test_signed_thinking_keeps_its_signature_streamed_and_whole() -> None:
         {"type": "signature_delta", "signature": "sig-1"},
     ]
     whole = {"reasoning": "hm", "reasoningSignature": "sig-1", "content": "Hi"}
-    assert anthropic_wire.content_blocks(whole)[0] == {
+    assert anthropic_output.content_blocks(whole)[0] == {
         "type": "thinking",
         "thinking": "hm",
         "signature": "sig-1",

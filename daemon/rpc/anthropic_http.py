@@ -24,14 +24,8 @@ from aiohttp import web
 
 from daemon.adapters.types import Event
 from daemon.errors import DaemonError
-from daemon.rpc.anthropic_wire import (
-    StreamEncoder,
-    count_answer,
-    error_body,
-    error_frame,
-    message,
-    to_send_params,
-)
+from daemon.rpc.anthropic_output import StreamEncoder, count_answer, error_frame, message
+from daemon.rpc.anthropic_wire import error_body, to_send_params
 from daemon.rpc.compat import LazyStream, json_error, prepare, router_of
 from daemon.rpc.ids import next_id
 
