@@ -7,8 +7,9 @@ endpoints taking turns, each repeated and the best kept. An endpoint speaks one 
 wires (:mod:`bench._wires`: the request it sends and how its answer is checked). A phase
 warms up on its own connections, then runs closed-loop clients (each sends its next request
 when its last answer is complete) until the time or request budget runs out. Then, if asked,
-it holds many slow streams open through one endpoint and samples that gateway's memory. It
-prints one JSON object: ``{"phases": [PhaseResult...], "open": [OpenStreams...]}``.
+it holds many slow streams open through one endpoint and samples that gateway's memory
+(:mod:`bench._slowstreams`). It prints one JSON object:
+``{"phases": [PhaseResult...], "open": [OpenStreams...]}``.
 
 The clients are :mod:`bench._wire`'s, so that this process takes as little as possible of
 the CPU it shares with the fake upstream.
@@ -24,7 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -34,12 +35,12 @@ from bench._chatmodel import (
     ChatProfile,
     Endpoint,
     Mode,
-    OpenStreams,
     PhaseResult,
     from_json,
 )
 from bench._loadgen import HANG_GRACE_S, Budget
 from bench._model import better, percentile
+from bench._slowstreams import CONNECT_TIMEOUT_S, Samples, hold_open, http_post
 from bench._spawn import (
     cpu_busy_seconds,
     cpu_seconds,
@@ -47,11 +48,8 @@ from bench._spawn import (
     rss_mb,
     tree_cpu_seconds,
 )
-from bench._wire import Address, HttpClient, ProtocolError, WsClient, http_request
+from bench._wire import Address, HttpClient, ProtocolError, WsClient
 from bench._wires import WIRES, ApiWire, check_answer, expected_text
-
-OPEN_SAMPLES = 5  # RSS samples while every slow stream is open, 0.1 s apart
-CONNECT_TIMEOUT_S = 10.0
 
 # One request: None when the answer was right, else what was wrong; first and last byte times.
 Outcome = tuple[str | None, int, int]
@@ -79,15 +77,6 @@ class Plan:
             client_cpu=data["client_cpu"],
             open_streams_through=tuple(data["open_streams_through"]),
         )
-
-
-def http_post(endpoint: Endpoint, model: str, stream: bool) -> bytes:
-    """The bytes of one ``POST`` on the endpoint's wire (with the credential a client of that
-    API sends: the daemon on its Unix socket ignores it, the fake and the proxy take it)."""
-    wire = WIRES[endpoint.wire]
-    headers = {"Content-Type": "application/json", **wire.headers}
-    body = orjson.dumps(wire.body(model, stream))
-    return http_request("POST", endpoint.path, endpoint.host, headers, body)
 
 
 class HttpCaller:
@@ -205,21 +194,6 @@ def make_caller(endpoint: Endpoint, mode: Mode, chunks: int) -> Caller:
     model = endpoint.model_for(chunks if stream else None)
     request = http_post(endpoint, model, stream)
     return HttpCaller(endpoint.address, request, stream, chunks, WIRES[endpoint.wire])
-
-
-@dataclass
-class Samples:
-    """What one run of the clients saw; times in ns."""
-
-    latencies: list[int] = field(default_factory=list)
-    firsts: list[int] = field(default_factory=list)
-    errors: int = 0
-    first_error: str | None = None
-
-    def failed(self, what: str) -> None:
-        """Count one wrong or failed answer, keeping the first one's description."""
-        self.errors += 1
-        self.first_error = self.first_error or what
 
 
 async def closed_loop(callers: Sequence[Caller], budget: Budget) -> Samples:
@@ -340,108 +314,13 @@ async def all_phases(plan: Plan) -> list[PhaseResult]:
     return results
 
 
-class SlowStreams:
-    """Streams through one endpoint, at most ``window`` of them being opened at any time (a
-    stream counts as open once its first content chunk came); each is read to its end."""
-
-    def __init__(self, endpoint: Endpoint, profile: ChatProfile) -> None:
-        self.endpoint = endpoint
-        self.wanted, self.chunks = profile.open_streams, profile.open_chunks
-        model = endpoint.model_for(self.chunks, profile.open_delay_ms)
-        self.request = http_post(endpoint, model, True)
-        self.window = asyncio.Semaphore(profile.open_window)
-        # How many had already ended when the last one opened; -1 if they never were all open.
-        self.all_open: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self.opened = 0
-        self.finished = 0
-        self.samples = Samples()
-
-    def _opened(self) -> None:
-        self.window.release()
-        self.opened += 1
-        if self.opened == self.wanted and not self.all_open.done():
-            self.all_open.set_result(self.finished)
-
-    async def one(self) -> None:
-        """Open one stream, read it to the end, check it."""
-        await self.window.acquire()
-        client: HttpClient | None = None
-        opened = False
-
-        def first() -> None:
-            nonlocal opened
-            opened = True
-            self._opened()
-
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT_S):
-                client = await HttpClient.connect(self.endpoint.address)
-            wire = WIRES[self.endpoint.wire]
-            reply = await client.send(self.request, watch=wire.content, on_first=first)
-            problem = check_answer(wire, reply.status, reply.body, True, self.chunks)
-            if problem:
-                self.samples.failed(problem)
-            else:
-                self.samples.latencies.append(reply.last_ns)
-        except (ProtocolError, OSError, TimeoutError) as exc:
-            self.samples.failed(f"{type(exc).__name__}: {exc}")
-            if not opened:  # it failed before its first chunk: free its place
-                self.window.release()
-        finally:
-            self.finished += 1
-            if self.finished == self.wanted and not self.all_open.done():
-                self.all_open.set_result(-1)
-            if client is not None:
-                client.close()
-
-
-async def hold_open(plan: Plan, endpoint: Endpoint) -> OpenStreams:
-    """Open many slow streams at once through ``endpoint``; sample its RSS while all are open."""
-    profile = plan.profile
-    streams = SlowStreams(endpoint, profile)
-    result = OpenStreams(endpoint=endpoint.name, wanted=streams.wanted)
-    rss_before, cpu_before = rss_mb(endpoint.pid), cpu_seconds(endpoint.pid)
-    limit_s = (streams.chunks + 3) * profile.open_delay_ms / 1000 + 30
-    start = time.perf_counter()
-    tasks = [asyncio.create_task(streams.one()) for _ in range(streams.wanted)]
-    ramp_s, rss_open, ended_early = math.nan, math.nan, -1
-    try:
-        async with asyncio.timeout(limit_s):
-            ended_early = await streams.all_open
-            ramp_s = time.perf_counter() - start
-            if ended_early >= 0:
-                rss_open = 0.0
-                for _ in range(OPEN_SAMPLES):
-                    rss_open = max(rss_open, rss_mb(endpoint.pid))
-                    await asyncio.sleep(0.1)
-            await asyncio.gather(*tasks)
-    except TimeoutError:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        result = replace(result, failure=f"the streams did not end in {limit_s:.0f} s")
-    return replace(
-        result,
-        opened=streams.opened,
-        open_at_once=streams.opened - ended_early if ended_early >= 0 else 0,
-        completed=len(streams.samples.latencies),
-        errors=streams.samples.errors,
-        ramp_s=ramp_s,
-        rss_before_mb=rss_before,
-        rss_open_mb=rss_open,
-        rss_after_mb=rss_mb(endpoint.pid),
-        gateway_cpu_s=cpu_seconds(endpoint.pid) - cpu_before,
-        first_error=streams.samples.first_error,
-    )
-
-
 async def run_plan(plan: Plan) -> dict[str, Any]:
     """The phases, then the open streams."""
     phases = await all_phases(plan)
     held = []
     for name in plan.open_streams_through:
         endpoint = next(e for e in plan.endpoints if e.name == name and e.wire == "chat")
-        held.append(await hold_open(plan, endpoint))
+        held.append(await hold_open(plan.profile, endpoint))
     return {"phases": phases, "open": held}
 
 
