@@ -165,16 +165,22 @@ def cpu_busy_seconds(cpus: Iterable[int]) -> dict[int, float]:
     return busy
 
 
-def start_server(name: str, module: str, cpu: int | None, args: Sequence[str] = ()) -> Server:
+def start_server(
+    name: str,
+    module: str,
+    cpu: int | None,
+    args: Sequence[str] = (),
+    runner: Sequence[str] = (),
+) -> Server:
     """Spawn ``python -m module serve --socket PATH [args]`` pinned to ``cpu``; does not wait
-    for readiness."""
+    for readiness. ``runner`` goes before the interpreter (``valgrind --tool=callgrind``)."""
     root = Path(tempfile.mkdtemp(prefix="sb-bench-", dir="/tmp"))  # noqa: S108 - short paths
     env = sandbox_env(root)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(root / "notify.sock"))
     env["NOTIFY_SOCKET"] = str(root / "notify.sock")
     sock_path = root / "run" / "sb.sock"
-    command = [sys.executable, "-m", module, "serve", "--socket", str(sock_path), *args]
+    command = [*runner, sys.executable, "-m", module, "serve", "--socket", str(sock_path), *args]
     with (root / "server.log").open("wb") as log, inherited_affinity(cpu):
         started_at = time.perf_counter()
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
