@@ -9,25 +9,31 @@ Reading blocks: the caller runs :func:`import_login` in a thread. Every failure 
 :class:`~daemon.errors.ImportFailed` whose detail names the file and the field, never a
 value read from the file (it may be a secret). ``anthropic`` has no row: its policy forbids
 intermediating Claude.ai credentials (oauth-flows.md, section 0).
+The careful reading and typed field reads are :mod:`daemon.auth.cli_files`.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from daemon.auth.cli_files import (
+    Missing,
+    Unusable,
+    maybe_number,
+    maybe_text,
+    object_,
+    read_json_object,
+    rfc3339_ms,
+    text,
+)
 from daemon.auth.logins import LOGINS_BY_PROVIDER
 from daemon.auth.oauth_http import jwt_claims, jwt_expiry_ms
 from daemon.auth.records import Kind, Login, Origin, api_key_login
 from daemon.errors import ImportFailed
 
-MAX_FILE_BYTES = 1 << 20  # credential files are a few KiB; anything this big is not one
 COPILOT_APP = "Iv1.b507a08c87ecfe98"  # the classic Copilot app, whose tokens we exchange
 _OPENAI_AUTH = "https://api.openai.com/auth"  # the JWT claim holding chatgpt_account_id
 _CODEX_FIELDS = ("auth_mode", "tokens", "OPENAI_API_KEY", "last_refresh")
@@ -36,19 +42,6 @@ _OPENCODE_TYPES = ("api", "oauth", "wellknown")
 
 Paths = Callable[[Mapping[str, str], Path], tuple[Path, ...]]
 Parse = Callable[[Mapping[str, Any], Path], Login]
-
-
-class Unusable(Exception):
-    """A file its parser cannot use. ``reason`` names fields, never the values in them."""
-
-    def __init__(self, reason: str, instead: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.instead = instead  # advice replacing "log in again", e.g. "import it as openai"
-
-
-class Missing(Unusable):
-    """The named file does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,130 +54,7 @@ class Importer:
     login: str  # how a person creates the file: "log in with <login>"
 
 
-# -- reading the file ----------------------------------------------------------------------
-
-
-def read_json_object(path: Path) -> Mapping[str, Any]:
-    """The JSON object in ``path``; Unusable (Missing) when it is anything else."""
-    import json
-
-    text = _read_text(path)
-    if not text.strip():
-        raise Unusable("is empty")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:  # its message quotes no content, but keep to lines
-        raise Unusable(f"is not JSON (line {exc.lineno}, column {exc.colno})") from None
-    except RecursionError:
-        raise Unusable("is not JSON a credential file would hold (nested too deeply)") from None
-    if not isinstance(doc, dict):
-        raise Unusable(f"holds {_kind(doc)}, not a JSON object")
-    return doc
-
-
-def _read_text(path: Path) -> str:
-    # O_NONBLOCK: a FIFO planted at the path must not hang the import thread.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise Missing("does not exist") from None
-    except IsADirectoryError:
-        raise Unusable("is a directory, not a credential file") from None
-    except PermissionError:
-        raise Unusable("cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise Unusable(f"cannot be opened ({exc.strerror or 'I/O error'})") from None
-    try:
-        _check_regular(os.fstat(fd))
-        with os.fdopen(fd, "rb", closefd=False) as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise Unusable(f"cannot be read ({exc.strerror or 'I/O error'})") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:  # grew after fstat, or a file that lies about its size
-        raise _too_large()
-    try:
-        return data.decode("utf-8-sig")  # a BOM is what Windows editors leave behind
-    except UnicodeDecodeError:
-        raise Unusable("is not UTF-8 text") from None
-
-
-def _check_regular(info: os.stat_result) -> None:
-    if stat.S_ISDIR(info.st_mode):
-        raise Unusable("is a directory, not a credential file")
-    if not stat.S_ISREG(info.st_mode):
-        raise Unusable("is not a regular file")
-    if info.st_size > MAX_FILE_BYTES:
-        raise _too_large()
-
-
-def _too_large() -> Unusable:
-    return Unusable(f"is larger than {MAX_FILE_BYTES >> 20} MiB, so not a credential file")
-
-
-# -- fields ---------------------------------------------------------------------------------
-
-
-def _kind(value: object) -> str:
-    """The JSON type of ``value`` in words (never the value itself)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array" if isinstance(value, list) else "an object"
-
-
-def _text(doc: Mapping[str, Any], key: str, where: str = "") -> str:
-    value = doc.get(key)
-    if value is None:
-        raise Unusable(f"has no {where}{key}")
-    if not isinstance(value, str):
-        raise Unusable(f"has {where}{key} as {_kind(value)}, not a string")
-    if not value.strip():
-        raise Unusable(f"has an empty {where}{key}")
-    return value
-
-
-def _maybe_text(doc: Mapping[str, Any], key: str, where: str = "") -> str | None:
-    value = doc.get(key)
-    return None if value is None or value == "" else _text(doc, key, where)
-
-
-def _maybe_number(doc: Mapping[str, Any], key: str, where: str = "") -> float | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise Unusable(f"has {where}{key} as {_kind(value)}, not a number")
-    return float(value)
-
-
-def _object(doc: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
-    value = doc.get(key)
-    if value is None:
-        raise Unusable(f"has no {where}{key}")
-    if not isinstance(value, dict):
-        raise Unusable(f"has {where}{key} as {_kind(value)}, not an object")
-    return value
-
-
-def _rfc3339_ms(value: object) -> int | None:
-    # Only bookkeeping (refreshed_at_ms): an unreadable time must not block the import.
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+# -- parsers --------------------------------------------------------------------------------
 
 
 def _chatgpt_account(*tokens: str | None) -> str | None:
@@ -195,9 +65,6 @@ def _chatgpt_account(*tokens: str | None) -> str | None:
             if isinstance(account, str) and account:
                 return account
     return None
-
-
-# -- parsers --------------------------------------------------------------------------------
 
 
 def _is_codex_file(doc: Mapping[str, Any]) -> bool:
@@ -214,31 +81,31 @@ def parse_codex(doc: Mapping[str, Any], path: Path) -> Login:
         raise Unusable(
             "holds an API key, not a ChatGPT login", instead="import it as `openai` instead"
         )
-    tokens = _object(doc, "tokens")
-    access = _text(tokens, "access_token", "tokens.")
-    id_token = _maybe_text(tokens, "id_token", "tokens.")
-    account = _maybe_text(tokens, "account_id", "tokens.") or _chatgpt_account(id_token, access)
+    tokens = object_(doc, "tokens")
+    access = text(tokens, "access_token", "tokens.")
+    id_token = maybe_text(tokens, "id_token", "tokens.")
+    account = maybe_text(tokens, "account_id", "tokens.") or _chatgpt_account(id_token, access)
     return Login(
         kind=Kind.OAUTH,
         origin=Origin.IMPORT,
         secret_access=access,
-        secret_refresh=_text(tokens, "refresh_token", "tokens."),
+        secret_refresh=text(tokens, "refresh_token", "tokens."),
         secret_id_token=id_token,
         expires_at_ms=jwt_expiry_ms(access),
         claims={"chatgpt_account_id": account} if account else {},
-        refreshed_at_ms=_rfc3339_ms(doc.get("last_refresh")),
+        refreshed_at_ms=rfc3339_ms(doc.get("last_refresh")),
         imported_from=str(path),
     )
 
 
 def _opencode_codex(entry: Mapping[str, Any], path: Path) -> Login:
-    access = _text(entry, "access", "openai.")
-    account = _maybe_text(entry, "accountId", "openai.") or _chatgpt_account(access)
+    access = text(entry, "access", "openai.")
+    account = maybe_text(entry, "accountId", "openai.") or _chatgpt_account(access)
     return Login(
         kind=Kind.OAUTH,
         origin=Origin.IMPORT,
         secret_access=access,
-        secret_refresh=_text(entry, "refresh", "openai."),
+        secret_refresh=text(entry, "refresh", "openai."),
         # opencode's own "expires" has no documented unit; the token's exp claim does.
         expires_at_ms=jwt_expiry_ms(access),
         claims={"chatgpt_account_id": account} if account else {},
@@ -254,14 +121,14 @@ def parse_openai(doc: Mapping[str, Any], path: Path) -> Login:
                 "has no OPENAI_API_KEY, only a ChatGPT login",
                 instead="import it as `openai-codex` instead",
             )
-        key = _text(doc, "OPENAI_API_KEY")
+        key = text(doc, "OPENAI_API_KEY")
     else:
         key = _opencode_key(doc, ("openai",), switch="`openai-codex`")
     return api_key_login(key, Origin.IMPORT, imported_from=str(path))
 
 
 def _opencode_entry(doc: Mapping[str, Any], key: str, wanted: str) -> Mapping[str, Any]:
-    entry = _object(doc, key)
+    entry = object_(doc, key)
     kind = entry.get("type")
     if kind != wanted:
         named = f'"{kind}"' if kind in _OPENCODE_TYPES else "an unknown type"
@@ -275,7 +142,7 @@ def _opencode_key(doc: Mapping[str, Any], keys: tuple[str, ...], switch: str = "
             continue
         if switch and isinstance(doc[key], dict) and doc[key].get("type") == "oauth":
             raise Unusable(f"has a {key} OAuth login, not an API key", f"import it as {switch}")
-        return _text(_opencode_entry(doc, key, "api"), "key", f"{key}.")
+        return text(_opencode_entry(doc, key, "api"), "key", f"{key}.")
     raise Unusable("has no " + " or ".join(keys) + " entry")
 
 
@@ -296,17 +163,17 @@ def parse_copilot(doc: Mapping[str, Any], path: Path) -> Login:
     if apps:
         preferred = f"github.com:{COPILOT_APP}"
         key = preferred if preferred in apps else apps[0]
-        entry = _object(doc, key)
-        app = _maybe_text(entry, "githubAppId", f"{key}.") or key.partition(":")[2]
-        return _copilot(_text(entry, "oauth_token", f"{key}."), path, app)
+        entry = object_(doc, key)
+        app = maybe_text(entry, "githubAppId", f"{key}.") or key.partition(":")[2]
+        return _copilot(text(entry, "oauth_token", f"{key}."), path, app)
     if "github.com" in doc:
-        return _copilot(_text(_object(doc, "github.com"), "oauth_token", "github.com."), path)
+        return _copilot(text(object_(doc, "github.com"), "oauth_token", "github.com."), path)
     if "github-copilot" in doc:
         entry = _opencode_entry(doc, "github-copilot", "oauth")
         if entry.get("enterpriseUrl"):  # its token is for an Enterprise host we do not call
             raise Unusable("holds a GitHub Enterprise Copilot login, which is not supported")
         # In opencode's entry "refresh" is the long-lived GitHub token.
-        return _copilot(_text(entry, "refresh", "github-copilot."), path)
+        return _copilot(text(entry, "refresh", "github-copilot."), path)
     raise Unusable("has no github.com Copilot entry")
 
 
@@ -334,15 +201,15 @@ class TokenFile:
 
     def parse(self, doc: Mapping[str, Any], path: Path) -> Login:
         """The login the file holds; Unusable when a token is missing or a field mistyped."""
-        expiry = _maybe_number(doc, self.expiry)
-        scope = _maybe_text(doc, self.scope) if self.scope else None
-        claims = {name: value for name in self.claims if (value := _maybe_text(doc, name))}
+        expiry = maybe_number(doc, self.expiry)
+        scope = maybe_text(doc, self.scope) if self.scope else None
+        claims = {name: value for name in self.claims if (value := maybe_text(doc, name))}
         return Login(
             kind=Kind.OAUTH,
             origin=Origin.IMPORT,
-            secret_access=_text(doc, "access_token"),
-            secret_refresh=_text(doc, "refresh_token"),
-            secret_id_token=_maybe_text(doc, "id_token") if self.id_token else None,
+            secret_access=text(doc, "access_token"),
+            secret_refresh=text(doc, "refresh_token"),
+            secret_id_token=maybe_text(doc, "id_token") if self.id_token else None,
             expires_at_ms=None if expiry is None else round(expiry * self.expiry_unit_ms),
             scopes=tuple(scope.split()) if scope else (),
             claims=claims,
