@@ -10,7 +10,7 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
-from daemon.adapters.http import ErrorMapper, exchange, retry_after_ms
+from daemon.adapters.http import ErrorMapper, exchange, fetch, retry_after_ms
 from daemon.adapters.types import ChatCall, Event, Finish, HttpRequest, Target
 from daemon.errors import (
     ContextTooLong,
@@ -146,11 +146,9 @@ async def list_models(
     map_error: ErrorMapper,
 ) -> list[str]:
     """Model ids from a ``GET .../models`` answering ``{"data": [{"id": ...}, ...]}``."""
-    async for (body,) in exchange(
-        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
-    ):
-        return model_ids(body)
-    return []
+    return model_ids(
+        await fetch(session, request, connect_timeout=connect_timeout, map_error=map_error)
+    )
 
 
 async def fetch_json(
@@ -160,11 +158,9 @@ async def fetch_json(
     map_error: ErrorMapper,
 ) -> dict[str, Any]:
     """The JSON object one non-streamed call answers (a token count, say)."""
-    async for (body,) in exchange(
-        session, request, stream=False, connect_timeout=connect_timeout, map_error=map_error
-    ):
-        return json_object(body)
-    raise UpstreamProtocol("the provider answered nothing")
+    return json_object(
+        await fetch(session, request, connect_timeout=connect_timeout, map_error=map_error)
+    )
 
 
 def count_in(answer: Mapping[str, Any], key: str, default: int | None = None) -> int:
@@ -208,15 +204,11 @@ async def paged_models(
     ids: list[str] = []
     token: str | None = None
     for _ in range(MODEL_PAGES):
-        async for (body,) in exchange(
-            session,
-            page_request(token),
-            stream=False,
-            connect_timeout=connect_timeout,
-            map_error=map_error,
-        ):
-            ids += parse(body)
-            token = next_token(json_object(body))
+        body = await fetch(
+            session, page_request(token), connect_timeout=connect_timeout, map_error=map_error
+        )
+        ids += parse(body)
+        token = next_token(json_object(body))
         if token is None:
             break
     return sorted(set(ids))
@@ -276,19 +268,24 @@ async def relay(
     reason arrived; closing before one is a truncated answer. ``parser`` may be None when not
     streaming; ``raw`` and ``exact_url`` go to :func:`exchange` (binary streams, signed URLs).
     """
+    if not stream:
+        body = await fetch(
+            session,
+            request,
+            connect_timeout=connect_timeout,
+            map_error=map_error,
+            exact_url=exact_url,
+        )
+        yield parse_body(body)
+        return
     reads = exchange(
         session,
         request,
-        stream=stream,
         connect_timeout=connect_timeout,
         map_error=map_error,
         raw=raw,
         exact_url=exact_url,
     )
-    if not stream:
-        async for (body,) in reads:
-            yield parse_body(body)
-        return
     assert parser is not None, "a stream needs its parser"
     finished = False
     # Closed here when the end marker comes first: a generator left suspended would be closed

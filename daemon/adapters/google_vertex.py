@@ -35,7 +35,7 @@ from authlib.deprecate import AuthlibDeprecationWarning  # type: ignore[import-u
 from daemon.adapters import anthropic_messages as anthropic
 from daemon.adapters import common
 from daemon.adapters import google_generative_ai as gemini
-from daemon.adapters.http import exchange
+from daemon.adapters.http import fetch
 from daemon.adapters.types import ChatCall, Event, HttpRequest, Target
 from daemon.errors import (
     ConfigInvalid,
@@ -323,14 +323,12 @@ async def fetch_token(
         urlencode(form).encode(),
     )
     try:
-        async for (body,) in exchange(
-            session, request, stream=False, connect_timeout=connect_timeout, map_error=token_error
-        ):
-            return parse_token(body)
+        return parse_token(
+            await fetch(session, request, connect_timeout=connect_timeout, map_error=token_error)
+        )
     except UpstreamError as exc:  # say which request failed: the call itself was not sent
         detail = exc.detail or exc.message
         raise type(exc)(f"token endpoint {account.token_uri}: {detail}", **exc.data) from None
-    raise UpstreamProtocol(f"token endpoint {account.token_uri}: no answer")
 
 
 class TokenCache:
