@@ -36,11 +36,12 @@ from bench._chatmodel import (
     Endpoint,
     Mode,
     PhaseResult,
+    Samples,
     from_json,
 )
 from bench._loadgen import HANG_GRACE_S, Budget
 from bench._model import better, percentile
-from bench._slowstreams import CONNECT_TIMEOUT_S, Samples, hold_open, http_post
+from bench._slowstreams import hold_open
 from bench._spawn import (
     cpu_busy_seconds,
     cpu_seconds,
@@ -48,8 +49,8 @@ from bench._spawn import (
     rss_mb,
     tree_cpu_seconds,
 )
-from bench._wire import Address, HttpClient, ProtocolError, WsClient
-from bench._wires import WIRES, ApiWire, check_answer, expected_text
+from bench._wire import CONNECT_TIMEOUT_S, Address, HttpClient, ProtocolError, WsClient
+from bench._wires import WIRES, ApiWire, check_answer, expected_text, http_post
 
 # One request: None when the answer was right, else what was wrong; first and last byte times.
 Outcome = tuple[str | None, int, int]

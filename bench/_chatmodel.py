@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 Mode = Literal["json", "stream"]
@@ -184,3 +184,18 @@ class OpenStreams:
     gateway_cpu_s: float = math.nan
     failure: str | None = None
     first_error: str | None = None
+
+
+@dataclass
+class Samples:
+    """What one run of the clients saw; times in ns."""
+
+    latencies: list[int] = field(default_factory=list)
+    firsts: list[int] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+
+    def failed(self, what: str) -> None:
+        """Count one wrong or failed answer, keeping the first one's description."""
+        self.errors += 1
+        self.first_error = self.first_error or what

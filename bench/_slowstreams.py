@@ -9,9 +9,7 @@ sampled a few times; then each stream is read to its end and checked. The result
 (:class:`OpenStreams`) says how many were open at once, how long the ramp took, the gateway's
 RSS before, while and after, and its CPU time.
 
-:mod:`bench._chatload` runs this after its closed-loop phases, in the same process. It also
-takes from here what both need (the POST on an endpoint's wire, the connect timeout, the tally
-of answers), so that imports run one way: that module imports this one, never the reverse.
+:mod:`bench._chatload` runs this after its closed-loop phases, in the same process.
 """
 
 from __future__ import annotations
@@ -19,41 +17,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-import orjson
-
-from bench._chatmodel import ChatProfile, Endpoint, OpenStreams
+from bench._chatmodel import ChatProfile, Endpoint, OpenStreams, Samples
 from bench._spawn import cpu_seconds, rss_mb
-from bench._wire import HttpClient, ProtocolError, http_request
-from bench._wires import WIRES, check_answer
+from bench._wire import CONNECT_TIMEOUT_S, HttpClient, ProtocolError
+from bench._wires import WIRES, check_answer, http_post
 
 OPEN_SAMPLES = 5  # RSS samples while every slow stream is open, 0.1 s apart
-CONNECT_TIMEOUT_S = 10.0
-
-
-def http_post(endpoint: Endpoint, model: str, stream: bool) -> bytes:
-    """The bytes of one ``POST`` on the endpoint's wire (with the credential a client of that
-    API sends: the daemon on its Unix socket ignores it, the fake and the proxy take it)."""
-    wire = WIRES[endpoint.wire]
-    headers = {"Content-Type": "application/json", **wire.headers}
-    body = orjson.dumps(wire.body(model, stream))
-    return http_request("POST", endpoint.path, endpoint.host, headers, body)
-
-
-@dataclass
-class Samples:
-    """What one run of the clients saw; times in ns."""
-
-    latencies: list[int] = field(default_factory=list)
-    firsts: list[int] = field(default_factory=list)
-    errors: int = 0
-    first_error: str | None = None
-
-    def failed(self, what: str) -> None:
-        """Count one wrong or failed answer, keeping the first one's description."""
-        self.errors += 1
-        self.first_error = self.first_error or what
 
 
 class SlowStreams:

@@ -29,6 +29,7 @@ CONTENT = re.compile(rb'"content": ?"[^"]')
 _CARRY = 16  # bytes kept from one read to the next so that a split marker is still found
 _LAST_CHUNK = b"\r\n0\r\n\r\n"
 RETRY_CONNECT_S = 0.005
+CONNECT_TIMEOUT_S = 10.0  # a load generator's connect, whatever the gateway
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 Address = tuple[Literal["unix"], str] | tuple[Literal["tcp"], str, int]

@@ -19,7 +19,8 @@ from typing import Any
 
 import orjson
 
-from bench._chatmodel import API_KEY, MODEL, WireName
+from bench._chatmodel import API_KEY, MODEL, Endpoint, WireName
+from bench._wire import http_request
 from tests.fakes.openai_chat import parse_model, plan_reply
 
 PROMPT = "Say hello to the benchmark."
@@ -145,3 +146,12 @@ def check_answer(wire: ApiWire, status: int, body: bytes, stream: bool, chunks: 
     if text != expected_json(chunks) or wire.end.search(body[-4096:]) is None:
         return f"wrong content {text[:100]!r}, or not ended: {body[-200:]!r}"
     return None
+
+
+def http_post(endpoint: Endpoint, model: str, stream: bool) -> bytes:
+    """The bytes of one ``POST`` on the endpoint's wire (with the credential a client of that
+    API sends: the daemon on its Unix socket ignores it, the fake and the proxy take it)."""
+    wire = WIRES[endpoint.wire]
+    headers = {"Content-Type": "application/json", **wire.headers}
+    body = orjson.dumps(wire.body(model, stream))
+    return http_request("POST", endpoint.path, endpoint.host, headers, body)
