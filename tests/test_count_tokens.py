@@ -19,7 +19,7 @@ from anthropic.types import MessageParam, ToolParam
 from daemon.adapters.tokens import IMAGE_TOKENS, estimate_input_tokens
 from daemon.adapters.types import ChatCall
 from tests.fakes.families import anthropic_messages, google_generative_ai, openai_completions
-from tests.fakes.families.server import FakeFamilies, daemon_config
+from tests.fakes.families.server import FakeFamilies, Seen, daemon_config
 from tests.fakes.families.wire import Wire
 from tests.support.daemon import DaemonProcess, serving_daemon
 from tests.support.upstream import Threaded, threaded_families
@@ -100,10 +100,13 @@ def fake_count() -> int:
 # --- the provider's own count --------------------------------------------------------------------
 
 
-def test_anthropic_counts_with_its_own_count_tokens_call(
-    client: anthropic.Anthropic, fake: Threaded[FakeFamilies]
-) -> None:
-    model, marker = marked("anthropic")
+def counted_as_charged(
+    client: anthropic.Anthropic, fake: Threaded[FakeFamilies], provider: str
+) -> tuple[str, Seen]:
+    """Count a request with tools through ``provider``, then send it: the count is the
+    provider's own (not estimated) and equals what the answer is charged. The model asked for,
+    and the counting request the fake saw."""
+    model, marker = marked(provider)
     asked: dict[str, Any] = {
         "model": model,
         "system": SYSTEM,
@@ -115,6 +118,13 @@ def test_anthropic_counts_with_its_own_count_tokens_call(
     assert counted.to_dict() == {"input_tokens": fake_count(), "estimated": False}
     assert answered.usage.input_tokens == counted.input_tokens
     count_request, _ = fake.fake.requests_for(marker)
+    return model, count_request
+
+
+def test_anthropic_counts_with_its_own_count_tokens_call(
+    client: anthropic.Anthropic, fake: Threaded[FakeFamilies]
+) -> None:
+    _, count_request = counted_as_charged(client, fake, "anthropic")
     assert count_request.path == "/anthropic/v1/messages/count_tokens"
     assert count_request.headers["x-api-key"] == "contract-key-anthropic-messages-0000"
     assert sorted(count_request.body) == ["messages", "model", "system", "tools"]
@@ -124,18 +134,7 @@ def test_anthropic_counts_with_its_own_count_tokens_call(
 def test_gemini_counts_with_count_tokens_on_the_whole_request(
     client: anthropic.Anthropic, fake: Threaded[FakeFamilies]
 ) -> None:
-    model, marker = marked("google")
-    asked: dict[str, Any] = {
-        "model": model,
-        "system": SYSTEM,
-        "messages": question(),
-        "tools": [SEARCH],
-    }
-    counted = client.messages.count_tokens(**asked)
-    answered = client.messages.create(max_tokens=50, **asked)
-    assert counted.to_dict() == {"input_tokens": fake_count(), "estimated": False}
-    assert answered.usage.input_tokens == counted.input_tokens
-    count_request, _ = fake.fake.requests_for(marker)
+    model, count_request = counted_as_charged(client, fake, "google")
     assert count_request.path.endswith(":countTokens")
     whole = count_request.body["generateContentRequest"]
     assert whole["model"] == f"models/{model.removeprefix('google/')}"
