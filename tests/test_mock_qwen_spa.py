@@ -13,12 +13,13 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.fakes.sites.common import Outcome, thinking_text
 from tests.fakes.sites.qwen.app import MockQwen, running_site
 from tests.fakes.sites.qwen.config import QwenConfig
 from tests.fakes.sites.qwen.guest import frames
+from tests.support.chromium import fresh_page, headless_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -27,13 +28,6 @@ INPUT = "div.message-input-container-area > textarea.message-input-textarea"
 ANSWER = "div.response-message-content.phase-answer"
 THINKING = "div.response-message-content.phase-thinking_summary"
 SEND = "div.chat-prompt-send-button > button.send-button#send-message-button[aria-label=Send]"
-CHROMIUM_ARGS = [
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-sandbox",
-]
 
 
 @pytest.fixture
@@ -44,23 +38,14 @@ async def site() -> AsyncIterator[MockQwen]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as driver:
-        launched = await driver.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with headless_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context()
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
+    async with fresh_page(browser) as opened:
+        yield opened
 
 
 async def open_chat(page: Page, site: MockQwen, path: str = "/c/guest") -> None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.fakes.sites.common import Outcome, chunk_text, echo_answer, thinking_text
 from tests.fakes.sites.zai.config import Step, ZaiConfig
@@ -29,6 +28,7 @@ from tests.fakes.sites.zai.wire import (
     USER_LEVEL,
     signature,
 )
+from tests.support.chromium import fresh_page, headless_chromium
 from tests.support.sites import (
     ZAI_SIGNATURE_VECTOR,
     ZAI_VECTOR_SIGNATURE,
@@ -49,17 +49,6 @@ SEND = 'div[aria-label="Send Message"] > button#send-message-button[type=submit]
 ANSWER = "#response-content-container.prose"
 THINKING = 'div[data-message-role="assistant"] details[type="reasoning"]'
 DONE = 'div[data-message-role="assistant"] .message-actions'
-CHROMIUM_ARGS = [
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-default-apps",
-    "--no-default-browser-check",
-    "--metrics-recording-only",
-    "--disable-breakpad",
-    *(["--no-sandbox"] if os.geteuid() == 0 else []),
-]
 
 
 @pytest.fixture
@@ -70,23 +59,14 @@ def zai() -> Iterator[ThreadedSite[ZaiState]]:
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as driver:
-        launched = await driver.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with headless_chromium() as launched:
+        yield launched
 
 
 @pytest.fixture
 async def page(browser: Browser) -> AsyncIterator[Page]:
-    context = await browser.new_context()
-    try:
-        yield await context.new_page()
-    finally:
-        await context.close()
+    async with fresh_page(browser) as opened:
+        yield opened
 
 
 async def open_page(page: Page, zai: ThreadedSite[ZaiState], path: str = "/") -> None:
