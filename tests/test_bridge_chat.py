@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.conftest import result_validator
@@ -21,7 +20,7 @@ from tests.fakes.sites.echo.server import ThreadedEcho, running_echo
 from tests.fakes.sites.echo.support import ECHO_SPEC, bridge_config
 from tests.support.daemon import DaemonProcess, serving_daemon
 from tests.support.transports import collect, connected
-from tests.support.wsrpc import Rpc, unix_http
+from tests.support.wsrpc import Rpc, openai_round, sse_data, unix_http
 
 pytestmark = pytest.mark.browser
 
@@ -205,30 +204,17 @@ async def test_bridges_open_says_plainly_that_there_is_no_display(rpc: Rpc) -> N
 # --- the /v1 endpoints -----------------------------------------------------------------------
 
 
-def sse_data(body: bytes) -> list[Any]:
-    lines = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
-    return [orjson.loads(line) for line in lines if line != "[DONE]"]
-
-
 async def test_the_openai_endpoint_reaches_the_bridge_by_its_web_prefix(
     daemon: DaemonProcess, echo: ThreadedEcho
 ) -> None:
-    body = {"model": "echo-web/echo-2", "messages": HELLO, "stream": True}
-    async with unix_http(daemon) as http:
-        async with http.post("http://sb/v1/chat/completions", json=body) as response:
-            assert response.status == 200
-            chunks = sse_data(await response.read())
-        async with http.post("http://sb/v1/chat/completions", json={**body, "stream": False}) as r:
-            whole = await r.json()
-        async with http.get("http://sb/v1/models") as r:
-            listed = [m["id"] for m in (await r.json())["data"]]
-    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
-    assert text == "ECHO: hello there"
-    assert len([c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]) == 5
-    assert whole["choices"][0]["message"]["content"] == "ECHO: hello there"
-    assert whole["model"] == "echo-web/echo-2"
+    asked = await openai_round(daemon, "echo-web/echo-2", HELLO)
+    pieces = asked.streamed_pieces()
+    assert "".join(pieces) == "ECHO: hello there"
+    assert len(pieces) == 5
+    assert asked.whole["choices"][0]["message"]["content"] == "ECHO: hello there"
+    assert asked.whole["model"] == "echo-web/echo-2"
     assert [c.model for c in echo.fake.completions[-2:]] == ["echo-2", "echo-2"]
-    assert "echo-web/echo-1" in listed
+    assert "echo-web/echo-1" in asked.listed
 
 
 async def test_the_anthropic_endpoint_streams_from_the_bridge(daemon: DaemonProcess) -> None:

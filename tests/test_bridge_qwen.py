@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 
 from tests.conftest import result_validator
@@ -27,7 +26,7 @@ from tests.fakes.sites.qwen.state import QwenState
 from tests.support.daemon import DaemonProcess, running_daemon, serving_daemon
 from tests.support.sites import ThreadedSite, running_qwen
 from tests.support.transports import collect, connected
-from tests.support.wsrpc import Rpc, unix_http, websocket
+from tests.support.wsrpc import Rpc, openai_round, sse_data, unix_http, websocket
 
 pytestmark = pytest.mark.browser
 
@@ -204,30 +203,17 @@ async def test_route_bridge_takes_the_bridge_even_with_a_credential(rpc: Rpc, qw
 # --- the /v1 endpoints -----------------------------------------------------------------------
 
 
-def sse_data(body: bytes) -> list[Any]:
-    lines = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
-    return [orjson.loads(line) for line in lines if line != "[DONE]"]
-
-
 async def test_the_openai_endpoint_reaches_the_bridge_by_its_web_prefix(
     daemon: DaemonProcess, qwen: Qwen
 ) -> None:
-    body = {"model": "qwen-web/qwen3.6-plus", "messages": HELLO, "stream": True}
-    async with unix_http(daemon) as http:
-        async with http.post("http://sb/v1/chat/completions", json=body) as response:
-            assert response.status == 200
-            chunks = sse_data(await response.read())
-        async with http.post("http://sb/v1/chat/completions", json={**body, "stream": False}) as r:
-            whole = await r.json()
-        async with http.get("http://sb/v1/models") as r:
-            listed = [m["id"] for m in (await r.json())["data"]]
-    pieces = [c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]]
-    assert len([p for p in pieces if p]) > 1
-    assert "".join(p or "" for p in pieces) == ANSWER
-    assert whole["choices"][0]["message"]["content"] == ANSWER
-    assert whole["model"] == "qwen-web/qwen3.6-plus"
+    asked = await openai_round(daemon, "qwen-web/qwen3.6-plus", HELLO)
+    pieces = asked.streamed_pieces()
+    assert len(pieces) > 1
+    assert "".join(pieces) == ANSWER
+    assert asked.whole["choices"][0]["message"]["content"] == ANSWER
+    assert asked.whole["model"] == "qwen-web/qwen3.6-plus"
     assert [c.body["model"] for c in completions(qwen)] == ["qwen3.6-plus"] * 2
-    assert {"qwen-web/qwen3.7-plus", "qwen-web/qwen3.6-plus"} <= set(listed)
+    assert {"qwen-web/qwen3.7-plus", "qwen-web/qwen3.6-plus"} <= set(asked.listed)
 
 
 async def test_the_anthropic_endpoint_streams_from_the_bridge(

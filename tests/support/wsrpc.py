@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -18,6 +19,42 @@ _ids = itertools.count(1)
 
 def unix_http(daemon: DaemonProcess) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(daemon.socket)))
+
+
+def sse_data(body: bytes) -> list[Any]:
+    """The JSON payloads of an SSE body's ``data:`` lines (``[DONE]`` left out)."""
+    lines = [line[6:] for line in body.decode().splitlines() if line.startswith("data: ")]
+    return [orjson.loads(line) for line in lines if line != "[DONE]"]
+
+
+@dataclass(frozen=True)
+class OpenAiRound:
+    """One model asked on ``/v1/chat/completions`` streamed, then not, then ``/v1/models``."""
+
+    chunks: list[Any]
+    whole: dict[str, Any]
+    listed: list[str]
+
+    def streamed_pieces(self) -> list[str]:
+        """The content of each streamed chunk that carried some."""
+        deltas = [c["choices"][0]["delta"].get("content") for c in self.chunks if c["choices"]]
+        return [piece for piece in deltas if piece]
+
+
+async def openai_round(
+    daemon: DaemonProcess, model: str, messages: list[dict[str, Any]]
+) -> OpenAiRound:
+    """Ask ``model`` through the daemon's OpenAI endpoint as a client would, both ways."""
+    body = {"model": model, "messages": messages, "stream": True}
+    async with unix_http(daemon) as http:
+        async with http.post("http://sb/v1/chat/completions", json=body) as response:
+            assert response.status == 200
+            chunks = sse_data(await response.read())
+        async with http.post("http://sb/v1/chat/completions", json={**body, "stream": False}) as r:
+            whole = await r.json()
+        async with http.get("http://sb/v1/models") as r:
+            listed = [m["id"] for m in (await r.json())["data"]]
+    return OpenAiRound(chunks, whole, listed)
 
 
 class Rpc:
