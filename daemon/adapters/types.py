@@ -48,7 +48,7 @@ def empty_usage() -> Usage:
     }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class ChatCall:
     """A normalized chat request; messages and tools keep the DESIGN.md §3 dict shapes."""
 
@@ -70,7 +70,7 @@ class ChatCall:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class Target:
     """Where one attempt goes: the provider row, its base URL, a credential, the model."""
 
@@ -83,7 +83,7 @@ class Target:
     options: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class HttpRequest:
     """What an adapter's ``build_request`` returns: one call to make."""
 

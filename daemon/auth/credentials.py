@@ -57,7 +57,7 @@ class EmptyVault:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class Credentials:
     """The keys to try, in rotation order, and where they came from (never logged)."""
 

@@ -34,7 +34,7 @@ ErrorBody = Callable[[DaemonError], tuple[int, dict[str, Any]]]
 BRIDGE_SUFFIX = "-web"  # "zai-web/<model>": the zai site's bridge, whatever the credentials
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class Prepared:
     """A request ready for the router."""
 

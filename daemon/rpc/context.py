@@ -117,7 +117,7 @@ class RunningCalls:
         return True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field
 class CallContext:
     """The context jsonrpcserver passes as every handler's first argument.
 
