@@ -81,3 +81,35 @@ def test_a_stream_that_switches_line_endings_midway() -> None:
     expected = [*LF_EXPECTED, SseEvent("message", b"crlf"), *LF_EXPECTED]
     for cut in range(len(mixed) + 1):
         assert parse_in_pieces(mixed, [cut]) == expected, cut
+
+
+ANTHROPIC_LIKE = (
+    b'event: message_start\ndata: {"type":"message_start"}\n\n'
+    b'event: ping\ndata: {"type": "ping"}\n\n'
+    b'event: content_block_delta\ndata: {"type":"content_block_delta"}\n\n'
+)
+MIXED = LF_ONLY + b"data: crlf\r\n\r\n" + LF_ONLY + ANTHROPIC_LIKE
+
+
+def payloads_in_pieces(data: bytes, cuts: list[int]) -> list[bytes]:
+    parser, found, start = SseParser(), [], 0
+    for cut in sorted(set(cuts)):
+        found += parser.payloads(data[start:cut])
+        start = cut
+    return found + parser.payloads(data[start:])
+
+
+@given(
+    st.sampled_from([STREAM, LF_ONLY, ANTHROPIC_LIKE, MIXED]),
+    st.lists(st.integers(0, len(MIXED)), max_size=12),
+)
+def test_payloads_are_the_data_of_the_events_feed_finds(data: bytes, cuts: list[int]) -> None:
+    expected = [event.data for event in SseParser().feed(data)]
+    assert payloads_in_pieces(data, [cut for cut in cuts if cut <= len(data)]) == expected
+
+
+def test_payloads_byte_by_byte_and_at_every_boundary() -> None:
+    expected = [event.data for event in SseParser().feed(MIXED)]
+    assert payloads_in_pieces(MIXED, list(range(len(MIXED)))) == expected
+    for cut in range(len(MIXED) + 1):
+        assert payloads_in_pieces(MIXED, [cut]) == expected, cut

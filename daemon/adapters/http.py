@@ -158,5 +158,5 @@ async def exchange(
             while chunk := await response.content.readany():
                 if parser is None:
                     yield [chunk]
-                elif events := parser.feed(chunk):
-                    yield [event.data for event in events]
+                elif payloads := parser.payloads(chunk):
+                    yield payloads

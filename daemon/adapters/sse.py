@@ -8,6 +8,7 @@ events come out. Only what LLM providers use is kept: ``event`` and ``data`` fie
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 
 @dataclass(slots=True)
@@ -50,6 +51,23 @@ class SseParser:
                 events.append(event)
         self._buffer = buffer[start:]
         return events
+
+    def payloads(self, chunk: bytes) -> list[bytes]:
+        """The ``data`` of each event ``chunk`` completed, as :meth:`feed` would find them
+        (event names dropped: every family's payload names its own type). The common case,
+        whole ``data: X`` or ``event: N``/``data: X`` blocks between LF pairs, makes no event
+        objects; any other shape goes through :meth:`feed`."""
+        if self._data or self._event:
+            return [event.data for event in self.feed(chunk)]
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r" not in buffer:
+            *blocks, rest = buffer.split(b"\n\n")
+            found = [_plain_data(block) for block in blocks]
+            if None not in found:
+                self._buffer = rest
+                return cast(list[bytes], found)  # no None in it: checked above
+        self._buffer = b""
+        return [event.data for event in self.feed(buffer)]
 
     def _feed_lf(self, buffer: bytes) -> list[SseEvent]:
         *blocks, self._buffer = buffer.split(b"\n\n")
@@ -99,6 +117,17 @@ def _plain(block: bytes) -> SseEvent | None:
         name, newline, data = block.partition(b"\n")
         if newline and data.startswith(b"data: ") and b"\n" not in data:
             return SseEvent(name[7:].decode(errors="replace") or "message", data[6:])
+    return None
+
+
+def _plain_data(block: bytes) -> bytes | None:
+    """The data of a whole block of one of the two shapes :func:`_plain` reads, else None."""
+    if block.startswith(b"data: "):
+        return None if b"\n" in block else block[6:]
+    if block.startswith(b"event: "):
+        _, newline, data = block.partition(b"\n")
+        if newline and data.startswith(b"data: ") and b"\n" not in data:
+            return data[6:]
     return None
 
 
