@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.adapters.sse import SseEvent, SseParser
+
+T = TypeVar("T")
 
 STREAM = (
     b'event: message_start\r\ndata: {"a": 1}\r\n\r\n'
@@ -24,12 +29,18 @@ EXPECTED = [
 ]
 
 
-def parse_in_pieces(data: bytes, cuts: list[int]) -> list[SseEvent]:
-    parser, events, start = SseParser(), [], 0
+def in_pieces(step: Callable[[bytes], list[T]], data: bytes, cuts: list[int]) -> list[T]:
+    """What ``step`` (one parser's feed or payloads) makes of ``data`` cut at ``cuts``."""
+    found: list[T] = []
+    start = 0
     for cut in sorted(set(cuts)):
-        events += parser.feed(data[start:cut])
+        found += step(data[start:cut])
         start = cut
-    return events + parser.feed(data[start:])
+    return found + step(data[start:])
+
+
+def parse_in_pieces(data: bytes, cuts: list[int]) -> list[SseEvent]:
+    return in_pieces(SseParser().feed, data, cuts)
 
 
 def test_a_whole_stream_parses_into_its_events() -> None:
@@ -92,11 +103,7 @@ MIXED = LF_ONLY + b"data: crlf\r\n\r\n" + LF_ONLY + ANTHROPIC_LIKE
 
 
 def payloads_in_pieces(data: bytes, cuts: list[int]) -> list[bytes]:
-    parser, found, start = SseParser(), [], 0
-    for cut in sorted(set(cuts)):
-        found += parser.payloads(data[start:cut])
-        start = cut
-    return found + parser.payloads(data[start:])
+    return in_pieces(SseParser().payloads, data, cuts)
 
 
 @given(

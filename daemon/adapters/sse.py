@@ -108,20 +108,19 @@ class SseParser:
 
 
 def _plain(block: bytes) -> SseEvent | None:
-    """The event of a whole block in one of the two shapes providers send, ``data: X`` or
-    ``event: N`` then ``data: X`` (what the line-by-line parse would make of it), else None.
-    Taken between events only, when nothing of another event is pending."""
-    if block.startswith(b"data: "):
-        return None if b"\n" in block else SseEvent("message", block[6:])
-    if block.startswith(b"event: "):
-        name, newline, data = block.partition(b"\n")
-        if newline and data.startswith(b"data: ") and b"\n" not in data:
-            return SseEvent(name[7:].decode(errors="replace") or "message", data[6:])
-    return None
+    """The event of a whole block of one of the shapes :func:`_plain_data` reads, else None."""
+    data = _plain_data(block)
+    if data is None:
+        return None
+    named = block.startswith(b"event: ")
+    name = block[7 : block.index(b"\n")].decode(errors="replace") if named else ""
+    return SseEvent(name or "message", data)
 
 
 def _plain_data(block: bytes) -> bytes | None:
-    """The data of a whole block of one of the two shapes :func:`_plain` reads, else None."""
+    """The data of a whole block in one of the two shapes providers send, ``data: X`` or
+    ``event: N`` then ``data: X`` (what the line-by-line parse would make of it), else None.
+    Taken between events only, when nothing of another event is pending."""
     if block.startswith(b"data: "):
         return None if b"\n" in block else block[6:]
     if block.startswith(b"event: "):
