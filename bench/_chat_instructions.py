@@ -22,13 +22,14 @@ import itertools
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
 import orjson
 
 from bench._chatmodel import MODEL, WireName
-from bench._gateways import DAEMON_PROVIDERS, Stack, daemon_config, start_fake
+from bench._gateways import Stack, daemon_config, daemon_model, start_fake
 from bench._spawn import Server, start_server
 from bench._wires import WIRES
 
@@ -72,18 +73,18 @@ def counted(server: Server, out: Path) -> int:
 
 
 def measure(
-    server: Server, out: Path, model_of: dict[WireName, str], args: argparse.Namespace
+    server: Server, out: Path, model_of: Callable[[WireName], str], args: argparse.Namespace
 ) -> dict[str, float]:
     """Instructions per request for each wire and mode, on one started server."""
     figures: dict[str, float] = {}
     for wire, mode in itertools.product(args.wire, args.mode):
         stream = mode == "stream"
-        asyncio.run(send(server.socket_path, wire, model_of[wire], stream, WARMUP))
+        asyncio.run(send(server.socket_path, wire, model_of(wire), stream, WARMUP))
         counted(server, out)  # the warm-up's counts (none: counting is off) are thrown away
         subprocess.run(
             ["callgrind_control", "-i", "on", str(server.pid)], check=True, capture_output=True
         )  # noqa: S607
-        asyncio.run(send(server.socket_path, wire, model_of[wire], stream, args.requests))
+        asyncio.run(send(server.socket_path, wire, model_of(wire), stream, args.requests))
         subprocess.run(
             ["callgrind_control", "-i", "off", str(server.pid)], check=True, capture_output=True
         )  # noqa: S607
@@ -107,9 +108,9 @@ def main() -> None:
             "daemon": (
                 "daemon",
                 ["--config", str(daemon_config(work, base_url))],
-                {wire: f"{DAEMON_PROVIDERS[wire]}/{MODEL}" for wire in WIRES},
+                daemon_model,
             ),
-            "proxy": ("bench._passthrough", ["--upstream", base_url], dict.fromkeys(WIRES, MODEL)),
+            "proxy": ("bench._passthrough", ["--upstream", base_url], lambda wire: MODEL),
         }
         for name, (module, extra, model_of) in gateways.items():
             out = work / f"{name}.callgrind"

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -169,22 +169,39 @@ def _tcp(base_url: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def direct_endpoints(fake: Child, base_url: str, wires: Sequence[WireName]) -> list[Endpoint]:
-    """The baselines: the load generator talks to the fake itself, on each wire."""
-    host, port = _tcp(base_url)
+def wire_endpoints(
+    name: str,
+    address: tuple[str, str] | tuple[str, str, int],
+    host: str,
+    pid: int,
+    wires: Sequence[WireName],
+    model: Callable[[WireName], str] = lambda wire: MODEL,
+) -> list[Endpoint]:
+    """One HTTP endpoint per wire of a gateway (or of the fake itself) at ``address``."""
     return [
         Endpoint(
-            name="direct",
+            name=name,
             kind="http",
-            address=("tcp", host, port),
+            address=address,
             path=WIRES[wire].path,
-            host=f"{host}:{port}",
-            model=MODEL,
-            pid=fake.pid,
+            host=host,
+            model=model(wire),
+            pid=pid,
             wire=wire,
         )
         for wire in wires
     ]
+
+
+def daemon_model(wire: WireName) -> str:
+    """What a client of the daemon names on ``wire``: the fake's model at that wire's provider."""
+    return f"{DAEMON_PROVIDERS[wire]}/{MODEL}"
+
+
+def direct_endpoints(fake: Child, base_url: str, wires: Sequence[WireName]) -> list[Endpoint]:
+    """The baselines: the load generator talks to the fake itself, on each wire."""
+    host, port = _tcp(base_url)
+    return wire_endpoints("direct", ("tcp", host, port), f"{host}:{port}", fake.pid, wires)
 
 
 def start_passthrough(base_url: str, cpu: int | None, wires: Sequence[WireName]) -> Gateway:
@@ -195,19 +212,8 @@ def start_passthrough(base_url: str, cpu: int | None, wires: Sequence[WireName])
     except BaseException:
         server.close()
         raise
-    endpoints = [
-        Endpoint(
-            name="proxy",
-            kind="http",
-            address=("unix", str(server.socket_path)),
-            path=WIRES[wire].path,
-            host="proxy",
-            model=MODEL,
-            pid=server.pid,
-            wire=wire,
-        )
-        for wire in wires
-    ]
+    address = ("unix", str(server.socket_path))
+    endpoints = wire_endpoints("proxy", address, "proxy", server.pid, wires)
     return Gateway(server, endpoints)
 
 
@@ -235,19 +241,9 @@ def start_daemon(
         server.close()
         raise
     address = ("unix", str(server.socket_path))
-    endpoints = [
-        Endpoint(
-            name="daemon-http",
-            kind="http",
-            address=address,
-            path=WIRES[wire].path,
-            host="switchboard",
-            model=f"{DAEMON_PROVIDERS[wire]}/{MODEL}",
-            pid=server.pid,
-            wire=wire,
-        )
-        for wire in wires
-    ]
+    endpoints = wire_endpoints(
+        "daemon-http", address, "switchboard", server.pid, wires, daemon_model
+    )
     if "chat" not in wires:
         return Gateway(server, endpoints)
     ws = Endpoint(
