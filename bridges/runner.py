@@ -100,9 +100,9 @@ class Bridges:
         self.timeouts = Timeouts(
             settings.page_load_timeout_s, settings.first_chunk_timeout_s, settings.chunk_timeout_s
         )
-        executable = find_chromium(settings.browser, shell=settings.headless_shell)
+        chromium = find_chromium(settings.browser, shell=settings.headless_shell)
         self.browser = Browser(
-            state_dir / "browser", executable, headless=settings.headless, idle_s=settings.idle_s
+            state_dir / "browser", chromium, headless=settings.headless, idle_s=settings.idle_s
         )
         self._slots: dict[str, _Slot] = {}
         for name in sorted(set(names) | set(settings.sites)):
