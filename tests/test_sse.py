@@ -120,3 +120,18 @@ def test_payloads_byte_by_byte_and_at_every_boundary() -> None:
     assert payloads_in_pieces(MIXED, list(range(len(MIXED)))) == expected
     for cut in range(len(MIXED) + 1):
         assert payloads_in_pieces(MIXED, [cut]) == expected, cut
+
+
+LINES = st.sampled_from(
+    [b"data: x", b"data:", b"data: ", b"data: data: y", b"data: a\rb", b"event: e", b": ping", b""]
+)
+BLOCKS = st.tuples(st.lists(LINES, min_size=1, max_size=3), st.sampled_from([b"\n", b"\r\n"]))
+STREAMS = st.lists(BLOCKS, max_size=8).map(
+    lambda blocks: b"".join(end.join([*lines, b"", b""]) for lines, end in blocks)
+)
+
+
+@given(STREAMS, st.lists(st.integers(0, 200), max_size=6))
+def test_payloads_agree_with_feed_on_any_stream(data: bytes, cuts: list[int]) -> None:
+    expected = [event.data for event in SseParser().feed(data)]
+    assert payloads_in_pieces(data, [cut for cut in cuts if cut <= len(data)]) == expected

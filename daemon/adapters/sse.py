@@ -54,12 +54,16 @@ class SseParser:
 
     def payloads(self, chunk: bytes) -> list[bytes]:
         """The ``data`` of each event ``chunk`` completed, as :meth:`feed` would find them
-        (event names dropped: every family's payload names its own type). The common case,
-        whole ``data: X`` or ``event: N``/``data: X`` blocks between LF pairs, makes no event
-        objects; any other shape goes through :meth:`feed`."""
+        (event names dropped: every family's payload names its own type). The common cases
+        make no event objects: a read of whole ``data: X`` blocks is one split; whole
+        ``data: X`` or ``event: N``/``data: X`` blocks between LF pairs are read block by
+        block; any other shape goes through :meth:`feed`."""
         if self._data or self._event:
             return [event.data for event in self.feed(chunk)]
         buffer = self._buffer + chunk if self._buffer else chunk
+        if _only_data_blocks(buffer):  # what OpenAI-style streams send: one split reads them
+            self._buffer = b""
+            return buffer[6:-2].split(b"\n\ndata: ")
         if b"\r" not in buffer:
             *blocks, rest = buffer.split(b"\n\n")
             found = [_plain_data(block) for block in blocks]
@@ -115,6 +119,17 @@ def _plain(block: bytes) -> SseEvent | None:
     named = block.startswith(b"event: ")
     name = block[7 : block.index(b"\n")].decode(errors="replace") if named else ""
     return SseEvent(name or "message", data)
+
+
+def _only_data_blocks(buffer: bytes) -> bool:
+    """Whether ``buffer`` is whole ``data: X`` blocks and nothing else: every LF is one of a
+    block's two final ones (the count says so), and each block starts with ``data: ``."""
+    return (
+        buffer.startswith(b"data: ")
+        and buffer.endswith(b"\n\n")
+        and buffer.count(b"\n") == 2 * buffer.count(b"\n\ndata: ") + 2
+        and b"\r" not in buffer
+    )
 
 
 def _plain_data(block: bytes) -> bytes | None:
