@@ -203,10 +203,15 @@ class Cutoff:
         self._timer: asyncio.TimerHandle | None = None
         self.expired = False
 
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the task runs on (on Python 3.11 each ``get_running_loop`` is a getpid)."""
+        return self._task.get_loop()
+
     def __enter__(self) -> Cutoff:
         self._cancelling = self._task.cancelling()
         if self._when is not None:
-            self._timer = asyncio.get_running_loop().call_at(self._when, self.expire)
+            self._timer = self._task.get_loop().call_at(self._when, self.expire)
         return self
 
     def __exit__(
@@ -247,7 +252,7 @@ class Deadline:
 
     def __init__(self, limit: Cutoff, policy: Policy) -> None:
         self._limit = limit
-        self._loop = asyncio.get_running_loop()
+        self._loop = limit.loop
         self._idle_s = policy.idle_timeout_ms / 1000
         self._paused = False
         self._at = self._loop.time() + policy.first_byte_timeout_ms / 1000
