@@ -53,6 +53,12 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
     return b"".join(pieces)
 
 
+async def _refused(response: aiohttp.ClientResponse, map_error: ErrorMapper) -> UpstreamError:
+    """The typed error for an HTTP error answer, from its status, headers and (capped) body."""
+    body = await _read_at_most(response, ERROR_BODY_LIMIT)
+    return map_error(response.status, response.headers, body)
+
+
 async def _not_a_stream(response: aiohttp.ClientResponse, map_error: ErrorMapper) -> UpstreamError:
     """A 200 that is not the event stream asked for: an error object in disguise, or garbage."""
     body = await _read_at_most(response, ERROR_BODY_LIMIT)
@@ -125,8 +131,7 @@ async def fetch(
     with _TRANSLATED:
         async with _send(session, request, connect_timeout, exact_url) as response:
             if response.status >= 400:
-                body = await _read_at_most(response, ERROR_BODY_LIMIT)
-                raise map_error(response.status, response.headers, body)
+                raise await _refused(response, map_error)
             return await response.read()
 
 
@@ -150,8 +155,7 @@ async def exchange(
     with _TRANSLATED:
         async with _send(session, request, connect_timeout, exact_url) as response:
             if response.status >= 400:
-                body = await _read_at_most(response, ERROR_BODY_LIMIT)
-                raise map_error(response.status, response.headers, body)
+                raise await _refused(response, map_error)
             if (raw or "event-stream") not in response.headers.get("Content-Type", ""):
                 raise await _not_a_stream(response, map_error)
             parser = None if raw else SseParser()
