@@ -56,10 +56,6 @@ def _p99(figures: Figures, mode: Mode, clients: int) -> tuple[float, ...]:
     return figures.values(mode, clients, attrgetter("lat_p99_ms"))
 
 
-def _gateway_cpu(figures: Figures, mode: Mode, clients: int) -> tuple[float, ...]:
-    return figures.gateway_cpu_us(mode, clients)
-
-
 def _at_most(ratio: float) -> Target:
     return Target(f"<= {ratio:g}x", lambda v: v <= ratio, ("ratio",))
 
@@ -73,7 +69,9 @@ FIGURES = (
     FloorFigure("requests/s, 16 clients", "json", 16, _rate, ",.0f", _at_least(0.85)),
     FloorFigure("streams/s, 16 clients", "stream", 16, _rate, ",.0f", _at_least(0.95)),
     FloorFigure("p99, 16 clients (ms)", "json", 16, _p99, ".2f", _at_most(1.5)),
-    FloorFigure("CPU per stream, 16 clients (us)", "stream", 16, _gateway_cpu, ",.0f", None),
+    FloorFigure(
+        "CPU per stream, 16 clients (us)", "stream", 16, Figures.gateway_cpu_us, ",.0f", None
+    ),
 )
 
 
