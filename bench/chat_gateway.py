@@ -16,10 +16,12 @@ Chat Completions one) reached, on each of the daemon's three /v1 wires (:mod:`be
 The floor is like for like: on every wire the proxy and the daemon get the same request from
 the client and put the same wire to the same fake route (the daemon through a provider of that
 wire's family: ``openai``, ``anthropic``, ``bedrock-mantle``), and the fake answers every wire
-with the same words, delivered the same way. The proxy relays bytes; the daemon reads the
-request into its own call, routes it, and writes the answer back in the client's wire, which is
-the work whose price is measured. (Translating between wires, e.g. ``/v1/messages`` to an
-OpenAI upstream, has no pass-through to compare with; the per-family benchmark covers that.)
+with the same words, delivered the same way. The proxy relays bytes; the daemon routes each
+request (credentials, breaker, retries, limits) and sends a non-streamed one on whole with its
+model renamed (its same-wire lane), while a stream it reads into its own call and writes back in
+the client's wire: that work is what is priced. (Translating between wires, e.g.
+``/v1/messages`` to an OpenAI upstream, has no pass-through to compare with; the per-family
+benchmark covers that.)
 
 For non-streaming requests and 20-chunk streams at 1, 16 and 64 closed-loop clients (the
 Messages and Responses wires at 1 and 16): the latency added to ``direct`` (p50, p99; for

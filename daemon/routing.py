@@ -1,11 +1,15 @@
 """Every chat call goes through here: plan the candidates, then try them in order.
 
-For one candidate (provider + model): skip it while its circuit is open; resolve its keys;
-send; on a retryable failure before any output reached the client, wait (exponential backoff
-with jitter, at least ``Retry-After``) and try again, rotating to the next key on 429. A
-failure that another provider might not have moves on to the next candidate (model
-fallbacks, then fallback providers). Once output has reached the client nothing is retried.
-Each attempt is written into the result's ``route``.
+For one candidate (provider + model): resolve its keys, then attempt it behind its circuit
+breaker with retries (:mod:`daemon.attempts`). A failure that another provider might not
+have moves on to the next candidate (model fallbacks, then fallback providers). Once output
+has reached the client nothing is retried. Each attempt is written into the result's
+``route``.
+
+A ``/v1`` request whose route is one provider speaking the request's own wire (a
+:class:`Lane`) is not translated when it is answered whole: :meth:`Router.forward` sends the
+client's body on with only the model renamed and returns the provider's answer, so every
+field either side sent (``response_format``, ``cache_control``, ``logprobs``, ...) arrives.
 
 A candidate a website bridge serves (chat.send's ``route``: "bridge", or "auto" when no
 credential resolves for a provider with a bridge) takes :func:`daemon.routes.via_bridge`
@@ -17,35 +21,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
-from daemon.adapters import adapter_for, counter_for
+from daemon.adapters import Forwarder, adapter_for, forwarder_for
 from daemon.adapters.checks import check_stop, check_tools
-from daemon.adapters.tokens import estimate_input_tokens, provider_count
-from daemon.adapters.types import Assembly, ChatCall, Target
+from daemon.adapters.http import fetch
+from daemon.adapters.types import Assembly, ChatCall, Target, Wire
+from daemon.attempts import bounded, failed, guarded, over_time
 from daemon.auth.credentials import Credentials, Vault, resolve
-from daemon.auth.records import DEFAULT_ACCOUNT
 from daemon.errors import (
     BridgeError,
-    CircuitOpen,
-    CredentialsMissing,
     DaemonError,
-    KeyRejected,
-    RateLimited,
     RequestInvalid,
     Unsupported,
-    UpstreamAuthFailed,
     UpstreamError,
     UpstreamTimeout,
 )
-from daemon.log import REDACTED, get_logger
 from daemon.providers.lookup import Registry, template_fields
-from daemon.providers.model import AuthStyle, Provider, Quirk
-from daemon.reliability import Breaker, Cutoff, Deadline, Policy, backoff_s
+from daemon.providers.model import REQUEST_QUIRKS, AuthStyle, Provider, Quirk
+from daemon.reliability import Breaker, Cutoff, Deadline, Policy
 from daemon.routes import (
     Attempt,
     BridgeService,
@@ -55,12 +53,18 @@ from daemon.routes import (
     Route,
     bridge_site,
     credentials_for,
-    log_attempt,
     skipped,
     via_bridge,
 )
 
-log = get_logger("daemon.routing")
+
+@dataclass(slots=True)
+class Lane:
+    """Where a client's request can go on unchanged: a provider of the request's own wire."""
+
+    provider: Provider
+    model: str
+    forwarder: Forwarder
 
 
 @dataclass(slots=True)
@@ -108,85 +112,6 @@ class Router:
             unique.setdefault((provider.id, candidate_model), (provider, candidate_model))
         return list(unique.values())
 
-    async def models(self, provider: Provider) -> tuple[str, list[str]]:
-        """("live", ids) from the provider's /models, ("bridge", ids) read from its website
-        when no credential resolves and it has a bridge, or ("catalog", hints)."""
-        settings = self.registry.settings(provider.id)
-        site = bridge_site(self.bridges, provider)
-        if site is not None and self.bridges is not None:
-            try:
-                keyless = not await credentials_for(
-                    provider, settings, self.vault, self.environ, bridges=self.bridges
-                )
-            except DaemonError:
-                keyless = False  # a record it cannot read: the API path below says so
-            if keyless:
-                return "bridge", await self.bridges.models(site)
-        if not provider.has(Quirk.NO_MODELS_ENDPOINT) and provider.base_url is not None:
-            try:
-                credentials = await resolve(provider, settings, self.vault, self.environ)
-                target = self.target(provider, "", credentials)
-                adapter = adapter_for(provider.family)
-                return "live", await adapter.models(
-                    self.session, target, self.policy.connect_timeout_ms / 1000
-                )
-            except UpstreamError as exc:
-                exc.data.setdefault("provider", provider.id)
-                raise
-            except DaemonError:
-                pass  # no key, or no adapter yet: what the catalog and config say will do
-        hints = [*settings.models, *filter(None, [settings.default_model, provider.default_model])]
-        return "catalog", list(dict.fromkeys(hints))
-
-    async def check_key(self, provider_id: str, key: str) -> bool:
-        """Try ``key`` with the provider's cheapest call (its model list): True when it worked,
-        False when the provider has no such call; KeyRejected when it refused the key."""
-        provider = self.registry.resolve(provider_id)
-        if provider.has(Quirk.NO_MODELS_ENDPOINT) or provider.base_url is None:
-            return False
-        try:
-            adapter = adapter_for(provider.family)
-            target = self.target(provider, "", Credentials((key,), "request"))
-            await adapter.models(self.session, target, self.policy.connect_timeout_ms / 1000)
-        except UpstreamAuthFailed:
-            raise KeyRejected(f"{provider.id} refused the key", provider=provider.id) from None
-        except Unsupported:
-            return False
-        return True
-
-    async def count_tokens(
-        self, provider: Provider, model: str, call: ChatCall, route: Route = Route.AUTO
-    ) -> tuple[int, bool]:
-        """(input tokens of ``call``, whether estimated): the provider's own count where its
-        family has a counting call and a credential resolves, else the daemon's estimate."""
-        counter = counter_for(provider.family)
-        if counter is None or route is Route.BRIDGE or provider.base_url is None:
-            return estimate_input_tokens(call), True
-        try:
-            settings = self.registry.settings(provider.id)
-            credentials = await resolve(provider, settings, self.vault, self.environ)
-        except CredentialsMissing:
-            return estimate_input_tokens(call), True  # counting is no reason to demand a key
-        target = self.target(provider, model, credentials)
-        policy = self.policy
-        try:
-            counted = await provider_count(
-                counter,
-                self.session,
-                target,
-                call,
-                policy.connect_timeout_ms / 1000,
-                policy.total_timeout_ms / 1000,
-            )
-        except UpstreamError as exc:
-            _hide_key(exc, target.key)
-            exc.data.setdefault("provider", provider.id)
-            raise
-        if counted is None:
-            log.info("count_estimated", provider=provider.id, reason="no counting endpoint")
-            return estimate_input_tokens(call), True
-        return counted, False
-
     def target(self, provider: Provider, model: str, credentials: Credentials) -> Target:
         """Where a request to ``provider`` goes; RequestInvalid when its base URL is unset."""
         if provider.base_url is None or provider.has(Quirk.NEEDS_CONFIG):
@@ -214,6 +139,47 @@ class Router:
                 return provider
         return None
 
+    def lane(
+        self, candidates: list[tuple[Provider, str]], wire: Wire, route: Route = Route.AUTO
+    ) -> Lane | None:
+        """Where a client's request of ``wire`` can go unchanged: the route's one candidate,
+        when it speaks that wire with no request quirk and no website bridge to stand in for
+        it. None when the request must be translated (fallbacks may speak another wire)."""
+        if route is not Route.AUTO or len(candidates) != 1:
+            return None
+        provider, model = candidates[0]
+        if not model or provider.quirks & REQUEST_QUIRKS or bridge_site(self.bridges, provider):
+            return None
+        forwarder = forwarder_for(provider.family, wire)
+        return None if forwarder is None else Lane(provider, model, forwarder)
+
+    async def forward(
+        self, lane: Lane, body: Mapping[str, Any], wire_headers: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Send a client's request body to ``lane`` (only the model renamed) and return the
+        provider's answer whole: the breaker, retries, key rotation, token renewal and time
+        limits of :meth:`chat`, none of its translation."""
+        state, total_s = self._call_state(None, None, Route.AUTO, None)
+        attempts: list[Attempt] = []
+        provider, model = lane.provider, lane.model
+
+        def attempt(target: Target) -> Awaitable[dict[str, Any]]:  # (no coroutine of its own)
+            return self._fetched(target, lane.forwarder, body, wire_headers, state, total_s)
+
+        # Each attempt's one timer keeps the total limit too (_fetched); the rest of the call
+        # is credential lookups with limits of their own, and waits that stop short of it.
+        try:
+            try:
+                settings = self.registry.settings(provider.id)
+                credentials = await resolve(provider, settings, self.vault, self.environ)
+            except DaemonError as exc:
+                attempts.append(skipped(provider, model, type(exc).__name__, exc.code))
+                raise
+            _, answer = await guarded(self, provider, model, credentials, attempt, state, attempts)
+        except DaemonError as exc:
+            raise failed(exc, attempts) from None
+        return answer
+
     async def chat(
         self,
         candidates: list[tuple[Provider, str]],
@@ -226,21 +192,17 @@ class Router:
     ) -> ChatResult:
         """Run ``call`` against the candidates; the first success wins. ``route`` says whether
         a website bridge may serve (``conversation_id`` continues a bridge's chat)."""
+        state, total_s = self._call_state(emit, timeout_ms, route, conversation_id)
         attempts: list[Attempt] = []
+        work = self._first_success(candidates, call, state, attempts, request_key)
+        return await bounded(state.deadline, total_s, attempts, work)
+
+    def _call_state(
+        self, emit: Emit | None, timeout_ms: int | None, route: Route, conversation_id: str | None
+    ) -> tuple[CallState, float]:
         total_s = (timeout_ms or self.policy.total_timeout_ms) / 1000
-        call_state = CallState(
-            emit, asyncio.get_running_loop().time() + total_s, route, conversation_id
-        )
-        try:
-            with Cutoff(call_state.deadline):
-                return await self._first_success(
-                    candidates, call, call_state, attempts, request_key
-                )
-        except TimeoutError:
-            error = UpstreamTimeout(f"the call took longer than {total_s:g}s", phase="total")
-            raise _failed(error, attempts) from None
-        except DaemonError as exc:
-            raise _failed(exc, attempts) from None
+        deadline = asyncio.get_running_loop().time() + total_s
+        return CallState(emit, deadline, route, conversation_id), total_s
 
     async def _first_success(
         self,
@@ -296,88 +258,24 @@ class Router:
         state: CallState,
         route: list[Attempt],
     ) -> ChatResult:
-        breaker = self.breaker(provider.id)
-        if not breaker.allow():
-            route.append(skipped(provider, model, "circuit open", via="api"))
-            raise CircuitOpen(
-                f"{provider.id} is failing",
-                provider=provider.id,
-                retryAfterMs=breaker.retry_after_ms(),
-            )
-        try:
-            if not model:
-                raise RequestInvalid(f"name a model for {provider.id}", field="model")
+        def check() -> None:
             check_tools(call.tools, provider.family)
             check_stop(call.stop, provider.family)
-            target = self.target(provider, model, credentials)
-            result = await self._with_retries(target, credentials, call, state, route)
-        except UpstreamError as exc:
-            _record_breaker(breaker, exc)
-            raise
-        except BaseException:  # not the provider's fault, cancelled, or out of time
-            breaker.abandon()
-            raise
-        breaker.succeeded()
-        return result
 
-    async def _with_retries(
-        self,
-        target: Target,
-        credentials: Credentials,
-        call: ChatCall,
-        state: CallState,
-        route: list[Attempt],
-    ) -> ChatResult:
-        keys = list(credentials.keys)
-        key_index, failures = 0, 0
-        renewable = credentials.oauth  # a vault login, or a token minted from a key
-        while True:
-            started = time.monotonic()
-            try:
-                assembly = await self._once(target, call, state)
-            except UpstreamError as exc:
-                _hide_key(exc, target.key)
-                log_attempt(route, target.provider.id, target.model, "api", started, exc)
-                exc.data.setdefault("provider", target.provider.id)
-                if renewable and isinstance(exc, UpstreamAuthFailed) and not state.started:
-                    renewable = False  # once: a token refused right after renewal is dead
-                    credentials = await self._renewed(target, credentials)
-                    target = self.target(target.provider, target.model, credentials)
-                    continue
-                if state.started or not exc.retryable:
-                    raise
-                if isinstance(exc, RateLimited) and key_index + 1 < len(keys):
-                    key_index += 1  # another key may have quota left: no need to wait
-                    target = dataclasses.replace(target, key=keys[key_index])
-                    continue
-                failures += 1
-                delay = backoff_s(self.policy, failures, exc.data.get("retryAfterMs"))
-                if failures > self.policy.retries or _now() + delay >= state.deadline:
-                    raise  # out of retries, or the wait would outlast the call: this is the answer
-                await asyncio.sleep(delay)
-                continue
-            log_attempt(route, target.provider.id, target.model, "api", started, None)
-            return {
-                "provider": target.provider.id,
-                "model": target.model,
-                "message": assembly.message(),
-                "finishReason": assembly.finish_reason(),
-                "usage": assembly.usage,
-                "route": route,
-            }
+        def attempt(target: Target) -> Awaitable[Assembly]:  # (no coroutine of its own)
+            return self._once(target, call, state)
 
-    async def _renewed(self, target: Target, credentials: Credentials) -> Credentials:
-        refused = credentials.login
-        assert refused is not None
-        provider = target.provider.id
-        if credentials.source == "vault":
-            login = await self.vault.renew(provider, DEFAULT_ACCOUNT, refused)
-        else:  # a token minted from a config or env key (Copilot): mint another
-            assert refused.secret_refresh is not None
-            minted = await self.vault.exchanged(provider, refused.secret_refresh, refused)
-            assert minted is not None
-            login = minted
-        return Credentials((login.bearer,), credentials.source, login)
+        target, assembly = await guarded(
+            self, provider, model, credentials, attempt, state, route, check
+        )
+        return {
+            "provider": target.provider.id,
+            "model": target.model,
+            "message": assembly.message(),
+            "finishReason": assembly.finish_reason(),
+            "usage": assembly.usage,
+            "route": route,
+        }
 
     async def _once(self, target: Target, call: ChatCall, state: CallState) -> Assembly:
         """One request; first-byte and idle limits wrap the whole loop, never a yield."""
@@ -396,40 +294,39 @@ class Router:
                         await state.emit(batch)
                     deadline.renew()
         except TimeoutError:
-            phase = "idle" if state.started or assembly.text else "first byte"
-            raise UpstreamTimeout(
-                f"no data from the provider ({phase} timeout)", phase=phase
-            ) from None
+            raise _no_data("idle" if state.started or assembly.text else "first byte") from None
         finally:
             await events.aclose()
         return assembly
 
+    async def _fetched(
+        self,
+        target: Target,
+        forwarder: Forwarder,
+        body: Mapping[str, Any],
+        wire_headers: Mapping[str, str],
+        state: CallState,
+        total_s: float,
+    ) -> dict[str, Any]:
+        """One forwarded request's whole answer, within the first-byte limit and the call's
+        total one (a whole answer has no idle time to watch: one timer does for both)."""
+        policy = self.policy
+        request = forwarder.forward_request(target, body, wire_headers)
+        first_byte = asyncio.get_running_loop().time() + policy.first_byte_timeout_ms / 1000
+        try:
+            with Cutoff(min(first_byte, state.deadline)):
+                payload = await fetch(
+                    self.session,
+                    request,
+                    connect_timeout=policy.connect_timeout_ms / 1000,
+                    map_error=forwarder.map_error,
+                )
+        except TimeoutError:
+            if state.deadline <= first_byte:
+                raise over_time(total_s) from None
+            raise _no_data("first byte") from None
+        return forwarder.forward_answer(payload)
 
-def _now() -> float:
-    return asyncio.get_running_loop().time()
 
-
-def _hide_key(exc: UpstreamError, key: str | None) -> None:
-    """Mask the call's own key in the provider's words: providers echo the key they refused,
-    not always in a shape the log's scrubber recognizes (it knows only secret-shaped text)."""
-    if key and exc.detail and key in exc.detail:
-        exc.detail = exc.detail.replace(key, REDACTED)
-
-
-def _record_breaker(breaker: Breaker, exc: UpstreamError) -> None:
-    if exc.retryable:
-        breaker.failed()
-    else:
-        breaker.abandon()
-
-
-def _failed(exc: DaemonError, route: list[Attempt]) -> DaemonError:
-    """Log a failed call once (outcomes only: no messages, no keys) and attach its route."""
-    log.warning(
-        "chat_failed",
-        error=type(exc).__name__,
-        code=exc.code,
-        attempts=[a["outcome"] for a in route],
-    )
-    exc.data["route"] = route
-    return exc
+def _no_data(phase: str) -> UpstreamTimeout:
+    return UpstreamTimeout(f"no data from the provider ({phase} timeout)", phase=phase)

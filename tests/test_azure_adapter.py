@@ -472,7 +472,7 @@ def test_a_filtered_prompt_is_rejected_naming_the_categories() -> None:
     assert error.detail == (
         "Azure OpenAI's content filter blocked the request: jailbreak (detected), violence (medium)"
     )
-    assert error.data == {"status": 400, "upstreamCode": "content_filter"}
+    assert error.data == {"status": 400, "upstreamCode": "content_filter", "field": "prompt"}
     assert "sexual" not in (error.detail or ""), "only categories that were filtered"
 
 

@@ -155,10 +155,11 @@ def test_provider_errors_become_sdk_exceptions(endpoint: Endpoint) -> None:
         assert caught.value.status_code == 401
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="openai/gpt-fake+fault=http_404", messages=HI)
-        with pytest.raises(openai.BadRequestError):
+        with pytest.raises(openai.BadRequestError) as refused:
             client.chat.completions.create(
                 model="openai/gpt-fake", messages=cast(Any, [{"role": "wizard", "content": "x"}])
             )
+        assert refused.value.param == "messages[0].role"  # the provider's words, its field
 
 
 def test_tcp_without_the_token_is_refused(sdk_daemon: tuple[DaemonProcess, int]) -> None:

@@ -5,20 +5,25 @@ functions of :class:`Adapter`; a family with a token-counting call of its own al
 ``count_tokens`` function (:class:`Counter`, found by :func:`counter_for`). ``ADAPTERS`` maps
 each family to its module;
 ``PLANNED_FAMILIES`` are families the catalog names whose adapters are not written yet:
-calls to them fail with a clear Unsupported error.
+calls to them fail with a clear Unsupported error. A family whose wire is one the daemon
+serves on ``/v1`` (:data:`NATIVE_WIRES`) can also send such a request on whole
+(:class:`Forwarder`, found by :func:`forwarder_for`).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncGenerator, Mapping
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import aiohttp
 
-from daemon.adapters.types import ChatCall, Event, Target
+from daemon.adapters.types import ChatCall, Event, HttpRequest, Target, Wire
 from daemon.errors import Unsupported
 from daemon.providers.model import ApiFamily
+
+if TYPE_CHECKING:
+    from daemon.adapters.http import ErrorMapper
 
 
 class Adapter(Protocol):
@@ -41,6 +46,18 @@ class Counter(Protocol):
     ) -> int: ...
 
 
+class Forwarder(Protocol):
+    """A family module that sends a request of its own wire on whole and reads its answer."""
+
+    map_error: ErrorMapper
+
+    def forward_request(
+        self, target: Target, body: Mapping[str, Any], wire_headers: Mapping[str, str]
+    ) -> HttpRequest: ...
+
+    def forward_answer(self, payload: bytes) -> dict[str, Any]: ...
+
+
 ADAPTERS: Mapping[ApiFamily, str] = {
     ApiFamily.OPENAI_COMPLETIONS: "daemon.adapters.openai_completions",
     ApiFamily.ANTHROPIC_MESSAGES: "daemon.adapters.anthropic_messages",
@@ -58,6 +75,14 @@ ADAPTERS: Mapping[ApiFamily, str] = {
 # Families the catalog may name before their adapters exist (none today).
 PLANNED_FAMILIES: frozenset[ApiFamily] = frozenset()
 
+
+# The /v1 wire each family speaks to its providers: a request of that wire needs no
+# translation to reach them (Azure's and the login-bound variants differ in URL or body).
+NATIVE_WIRES: Mapping[ApiFamily, Wire] = {
+    ApiFamily.OPENAI_COMPLETIONS: Wire.CHAT_COMPLETIONS,
+    ApiFamily.ANTHROPIC_MESSAGES: Wire.MESSAGES,
+    ApiFamily.OPENAI_RESPONSES: Wire.RESPONSES,
+}
 
 _LOADED: dict[ApiFamily, Adapter] = {}
 
@@ -82,3 +107,10 @@ def counter_for(family: ApiFamily) -> Counter | None:
     except Unsupported:
         return None
     return cast(Counter, adapter) if hasattr(adapter, "count_tokens") else None
+
+
+def forwarder_for(family: ApiFamily, wire: Wire) -> Forwarder | None:
+    """The adapter of ``family`` when ``wire`` is the one it speaks; None otherwise."""
+    if NATIVE_WIRES.get(family) is not wire:
+        return None
+    return cast(Forwarder, adapter_for(family))

@@ -63,6 +63,12 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", f"{target.base_url}/messages", headers, orjson.dumps(body))
 
 
+# A client's own Messages request, sent on whole (see :mod:`daemon.routing`).
+forward_request, forward_answer = common.forwarding(
+    "/messages", "content", defaults={"anthropic-version": API_VERSION}
+)
+
+
 def request_body(call: ChatCall) -> dict[str, Any]:
     """The Messages body for ``call``, without ``model`` (Vertex names it in the URL)."""
     system = common.system_texts(call)

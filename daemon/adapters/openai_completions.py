@@ -82,6 +82,10 @@ def request_to(url: str, target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", url, headers, orjson.dumps(body))
 
 
+# A client's own Chat Completions request, sent on whole (see :mod:`daemon.routing`).
+forward_request, forward_answer = common.forwarding("/chat/completions", "choices", least=1)
+
+
 def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
     role, content = message["role"], message.get("content", "")
     if role == "tool":

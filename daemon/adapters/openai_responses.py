@@ -44,6 +44,10 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     return HttpRequest("POST", url, headers, orjson.dumps(request_body(target, call)))
 
 
+# A client's own Responses request, sent on whole (see :mod:`daemon.routing`).
+forward_request, forward_answer = common.forwarding("/responses", "output")
+
+
 def request_body(target: Target, call: ChatCall) -> dict[str, Any]:
     """The JSON body of a Responses call (the Codex backend adds to it)."""
     system = common.system_texts(call)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
 
 import orjson
@@ -17,6 +18,15 @@ from daemon.providers.model import Provider
 
 # Thinking budgets (tokens) per reasoning effort, for the families that take a budget.
 THINKING_BUDGET: Mapping[str, int] = {"minimal": 1024, "low": 2048, "medium": 8192, "high": 24576}
+
+
+class Wire(StrEnum):
+    """A request shape the daemon serves on ``/v1``, named as its clients know it."""
+
+    CHAT_COMPLETIONS = "chat-completions"
+    MESSAGES = "messages"
+    RESPONSES = "responses"
+
 
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "error"]
 

@@ -61,6 +61,19 @@ class Quirk(StrEnum):
     ANTHROPIC_PUBLISHER = "anthropic-publisher"  # google-vertex: Claude via rawPredict
 
 
+# Quirks the daemon applies to what a request asks (renamed or dropped fields, refused
+# images): a provider with any of them never gets a client's request body unchanged.
+REQUEST_QUIRKS: frozenset[Quirk] = frozenset(
+    {
+        Quirk.NO_STREAM_USAGE,
+        Quirk.MAX_COMPLETION_TOKENS,
+        Quirk.NO_TOOL_CHOICE,
+        Quirk.TEXT_ONLY,
+        Quirk.ANTHROPIC_PUBLISHER,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class BridgeHint:
     """A chat website the daemon can drive when no key is available."""

@@ -22,12 +22,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from daemon.adapters.types import Event
+from daemon.adapters.types import Event, Wire
 from daemon.errors import DaemonError
+from daemon.provider_calls import count_tokens as count_tokens_of
 from daemon.rpc.anthropic_output import StreamEncoder, count_answer, error_frame, message
 from daemon.rpc.anthropic_wire import error_body, to_send_params
-from daemon.rpc.compat import LazyStream, json_error, prepare, router_of
+from daemon.rpc.compat import LazyStream, forwarded, json_error, prepare, receive, router_of
 from daemon.rpc.ids import next_id
+
+# The client's headers that go on with a request sent to an Anthropic provider unchanged: the
+# beta features it asked for (Claude Code's prompt caching, longer context, ...) and the
+# API version it speaks.
+WIRE_HEADERS = ("anthropic-beta", "anthropic-version")
 
 
 def _error(exc: DaemonError) -> web.Response:
@@ -60,7 +66,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
     """``POST /v1/messages``: one chat through the router, as a message or as its events."""
     router = router_of(request)
     try:
-        prepared = await prepare(request, to_send_params)
+        received = await receive(request)
+        answer = await forwarded(request, received, Wire.MESSAGES, WIRE_HEADERS)
+        if answer is not None:
+            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        prepared = prepare(request, received, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
             result = await router.chat(
                 prepared.candidates, prepared.call, None, route=prepared.route
@@ -84,10 +94,10 @@ async def count_tokens(request: web.Request) -> web.Response:
     provider where its family can count, else estimated (the answer says which)."""
     router = router_of(request)
     try:
-        prepared = await prepare(request, to_send_params)
+        prepared = prepare(request, await receive(request), to_send_params)
         provider, model = prepared.candidates[0]  # where the call would go first
-        tokens, estimated = await router.count_tokens(
-            provider, model, prepared.call, route=prepared.route
+        tokens, estimated = await count_tokens_of(
+            router, provider, model, prepared.call, route=prepared.route
         )
     except DaemonError as exc:
         return _error(exc)

@@ -10,14 +10,14 @@ planning the route.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
 from aiohttp import web
 
-from daemon.adapters.types import ChatCall
+from daemon.adapters.types import ChatCall, Wire
 from daemon.errors import DaemonError, InvalidParams, ParseError, ShuttingDown, UnknownProvider
 from daemon.providers.lookup import Registry
 from daemon.providers.model import Provider
@@ -137,8 +137,22 @@ async def read_json(request: web.Request, limit: int) -> Mapping[str, Any]:
     return body
 
 
-async def prepare(request: web.Request, to_send_params: ToSendParams) -> Prepared:
-    """Admit the request (not while draining; counted in flight) and make it a routed call."""
+@dataclass(slots=True)
+class Received:
+    """An admitted request, read and routed, not yet checked or translated."""
+
+    body: Mapping[str, Any]
+    requested: str  # the model as the client wrote it (answers name it back)
+    provider: str | None
+    model: str
+    route: Route
+    # The planned candidates, or why planning failed: the body's own faults are reported
+    # first (prepare), as before anything was planned.
+    candidates: list[tuple[Provider, str]] | DaemonError
+
+
+async def receive(request: web.Request) -> Received:
+    """Admit the request (not while draining; counted in flight), read it, plan its route."""
     state = request.app[STATE]
     if state.draining:
         raise ShuttingDown()
@@ -148,8 +162,38 @@ async def prepare(request: web.Request, to_send_params: ToSendParams) -> Prepare
     router = router_of(request)
     body = await read_json(request, state.settings.max_body_bytes)
     provider, model, route = split_model(router.registry, body.get("model"))
+    candidates: list[tuple[Provider, str]] | DaemonError
+    try:
+        candidates = router.plan(provider, model)
+    except DaemonError as exc:
+        candidates = exc
+    return Received(body, str(body["model"]), provider, model, route, candidates)
+
+
+async def forwarded(
+    request: web.Request, received: Received, wire: Wire, wire_headers: Iterable[str] = ()
+) -> dict[str, Any] | None:
+    """The provider's own answer when ``received`` can go on unchanged (not streamed, one
+    provider of the same ``wire``: :meth:`Router.lane`), named with the model as asked; None
+    when it must be translated. ``wire_headers``: the client's headers that go with it."""
+    if received.body.get("stream") or isinstance(received.candidates, DaemonError):
+        return None
+    router = router_of(request)
+    lane = router.lane(received.candidates, wire, received.route)
+    if lane is None:
+        return None
+    sent = {name: request.headers[name] for name in wire_headers if name in request.headers}
+    answer = await router.forward(lane, received.body, sent)
+    answer["model"] = received.requested
+    return answer
+
+
+def prepare(request: web.Request, received: Received, to_send_params: ToSendParams) -> Prepared:
+    """Check ``received`` with chat.send's schema and make it a routed call."""
     validate = request.app[DISPATCHER].validators["chat.send"]
-    params = cast(SendParams, validate(to_send_params(body, provider, model)))
+    body = received.body
+    params = cast(SendParams, validate(to_send_params(body, received.provider, received.model)))
     call = to_call(params, stream=bool(body.get("stream")))
-    candidates = router.plan(params.get("provider"), params.get("model"))
-    return Prepared(body, str(body["model"]), call, candidates, route)
+    if isinstance(received.candidates, DaemonError):
+        raise received.candidates
+    return Prepared(body, received.requested, call, received.candidates, received.route)

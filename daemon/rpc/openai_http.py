@@ -16,9 +16,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from daemon.adapters.types import Event
+from daemon.adapters.types import Event, Wire
 from daemon.errors import DaemonError
-from daemon.rpc.compat import BRIDGE_SUFFIX, LazyStream, json_error, prepare, router_of
+from daemon.provider_calls import models as provider_models
+from daemon.rpc.compat import (
+    BRIDGE_SUFFIX,
+    LazyStream,
+    forwarded,
+    json_error,
+    prepare,
+    receive,
+    router_of,
+)
 from daemon.rpc.ids import next_id
 from daemon.rpc.openai_wire import (
     chunk,
@@ -88,7 +97,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     """``POST /v1/chat/completions``."""
     router = router_of(request)
     try:
-        prepared = await prepare(request, to_send_params)
+        received = await receive(request)
+        answer = await forwarded(request, received, Wire.CHAT_COMPLETIONS)
+        if answer is not None:
+            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        prepared = prepare(request, received, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
             result = await router.chat(
                 prepared.candidates, prepared.call, None, route=prepared.route
@@ -116,7 +129,9 @@ async def models(request: web.Request) -> web.Response:
     if router.policy.default_provider:
         default = router.registry.resolve(router.policy.default_provider)
         rows = [default, *(row for row in rows if row.id != default.id)]
-    listings = await asyncio.gather(*(router.models(row) for row in rows), return_exceptions=True)
+    listings = await asyncio.gather(
+        *(provider_models(router, row) for row in rows), return_exceptions=True
+    )
     data = [
         {"id": f"{row.id}/{model}", "object": "model", "created": 0, "owned_by": row.id}
         for row, listing in zip(rows, listings, strict=True)

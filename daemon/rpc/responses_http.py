@@ -21,12 +21,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from daemon.adapters.types import Event
+from daemon.adapters.types import Event, Wire
 from daemon.errors import DaemonError
-from daemon.rpc.compat import LazyStream, json_error, prepare, router_of
+from daemon.rpc.compat import LazyStream, forwarded, json_error, prepare, receive, router_of
 from daemon.rpc.ids import next_id
 from daemon.rpc.responses_output import StreamEncoder, response, response_head
-from daemon.rpc.responses_wire import error_body, to_send_params
+from daemon.rpc.responses_wire import check_refused, error_body, to_send_params
 
 
 class _Stream(LazyStream):
@@ -59,7 +59,12 @@ async def responses(request: web.Request) -> web.StreamResponse:
     """``POST /v1/responses``: one chat through the router, as a response or as its events."""
     router = router_of(request)
     try:
-        prepared = await prepare(request, to_send_params)
+        received = await receive(request)
+        check_refused(received.body)
+        answer = await forwarded(request, received, Wire.RESPONSES)
+        if answer is not None:
+            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        prepared = prepare(request, received, to_send_params)
         head = response_head(prepared.body, prepared.requested, next_id("resp_"))
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
             result = await router.chat(

@@ -129,6 +129,13 @@ def to_send_params(body: Mapping[str, Any], provider: str | None, model: str) ->
     return params
 
 
+def check_refused(body: Mapping[str, Any]) -> None:
+    """Refuse what the daemon cannot honour whichever way the request goes, translated or
+    sent on whole: what needs state kept between requests, and server tools."""
+    _check_refused(body)
+    _tools(body.get("tools"))
+
+
 def _check_refused(body: Mapping[str, Any]) -> None:
     for field, refused, why in _REFUSED:
         if refused(body.get(field)):

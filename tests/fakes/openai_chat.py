@@ -450,8 +450,22 @@ def _refusal(request: web.Request) -> web.Response | None:
     return error_response(401, message, "invalid_request_error", "invalid_api_key")
 
 
+ROLES = ("system", "assistant", "user", "function", "tool", "developer")
+_ROLES_SAID = ", ".join(repr(role) for role in ROLES[:-1]) + f", and {ROLES[-1]!r}"
+
+
+def _unknown_role(messages: list[Any]) -> tuple[int, Any] | None:
+    """The first message whose role OpenAI does not know, and that role."""
+    for index, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ROLES:
+            return index, role
+    return None
+
+
 def _invalid_body(body: Any) -> web.Response | None:
-    """The 400s OpenAI gives for a body that is not JSON or lacks ``model``/``messages``."""
+    """The 400s OpenAI gives for a body that is not JSON, lacks ``model``/``messages`` or has a
+    message of a role it does not know."""
     problem: tuple[str, str | None, str | None]
     if not isinstance(body, dict):
         problem = (BAD_JSON_MESSAGE, None, None)
@@ -460,6 +474,10 @@ def _invalid_body(body: Any) -> web.Response | None:
     elif not isinstance(body.get("messages"), list):
         message = "Missing required parameter: 'messages'."
         problem = (message, "missing_required_parameter", "messages")
+    elif (wrong := _unknown_role(body["messages"])) is not None:
+        index, role = wrong
+        message = f"Invalid value: {role!r}. Supported values are: {_ROLES_SAID}."
+        problem = (message, "invalid_value", f"messages[{index}].role")
     else:
         return None
     message, code, param = problem

@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 
 from daemon.auth.records import DEFAULT_ACCOUNT, api_key_login
 from daemon.auth.service import Auth, pasted_answer
+from daemon.provider_calls import check_key
 from daemon.rpc.context import CallContext
 from daemon.rpc.handlers.providers import router_of
 
@@ -103,7 +104,7 @@ async def apikey_set(ctx: CallContext, params: KeySetParams) -> dict[str, Any]:
     account = params.get("account", DEFAULT_ACCOUNT)
     validated = False
     if params.get("validate", True):
-        validated = await router_of(ctx).check_key(provider, params["key"])
+        validated = await check_key(router_of(ctx), provider, params["key"])
     await auth_of(ctx).store(provider, account, api_key_login(params["key"]))
     return {"provider": provider, "account": account, "validated": validated}
 
@@ -140,7 +141,7 @@ async def oauth_start(ctx: CallContext, params: StartParams) -> dict[str, Any]:
     router = router_of(ctx)
 
     async def check(key: str) -> None:
-        await router.check_key(provider, key)
+        await check_key(router, provider, key)
 
     auth = auth_of(ctx)
     flow = await auth.start(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+from daemon.provider_calls import models as provider_models
 from daemon.providers.model import Provider
 from daemon.routing import Router
 from daemon.rpc.context import CallContext
@@ -75,5 +76,5 @@ async def list_models(ctx: CallContext, params: ModelsParams) -> dict[str, Any]:
     """models.list: live from the provider's /models when it has one, else the hints we know."""
     router = router_of(ctx)
     row = router.registry.resolve(params["provider"])
-    source, models = await router.models(row)
+    source, models = await provider_models(router, row)
     return {"provider": row.id, "source": source, "models": [{"id": model} for model in models]}

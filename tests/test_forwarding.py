@@ -1,0 +1,168 @@
+"""A ``/v1`` request answered whole by a provider of its own wire goes on unchanged.
+
+Through the real daemon, to the fake of each family: the provider receives the client's body
+byte for byte but the model name (every field the daemon has no word for included:
+``response_format``, Anthropic's ``cache_control`` and ``anthropic-beta``, ...), and the client
+gets the provider's answer whole, named with the model as it asked. Streams, routes with
+fallbacks and providers whose requests the daemon adjusts are translated as before; refusals
+the Responses endpoint owes (stored state, server tools) still come first.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+import pytest
+
+from tests.fakes.families import anthropic_messages, openai_completions, openai_responses
+from tests.fakes.families.script import expected_text
+from tests.fakes.families.server import FakeFamilies, Seen, daemon_config, family_key
+from tests.fakes.families.wire import Wire
+from tests.support.daemon import DaemonProcess, serving_daemon
+from tests.support.upstream import Threaded, threaded_families
+
+WIRES = [openai_completions.WIRE, anthropic_messages.WIRE, openai_responses.WIRE]
+OPENAI = openai_completions.WIRE
+QUESTION = "what is the weather in Paris"
+FALLBACK_SCENARIO = "forwarding-with-a-fallback"
+
+
+@dataclass(frozen=True)
+class Daemon:
+    process: DaemonProcess
+    fake: Threaded[FakeFamilies]
+
+    def post(self, path: str, body: dict[str, Any], **headers: str) -> httpx2.Response:
+        transport = httpx2.HTTPTransport(uds=str(self.process.socket))
+        with httpx2.Client(base_url="http://switchboard", transport=transport) as client:
+            return client.post(path, json=body, headers=headers, timeout=30)
+
+    def sent(self, scenario: str) -> list[Seen]:
+        return self.fake.fake.requests_for(scenario)
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Daemon]:
+    with threaded_families(WIRES) as fake:
+        openai_base = f"{fake.base_url}{OPENAI.mount}{OPENAI.base_path}"
+        fallback = f"openai/{OPENAI.model}+scenario={FALLBACK_SCENARIO}"
+        then = f"anthropic/{anthropic_messages.WIRE.model}"
+        config = daemon_config(fake.base_url, WIRES, "retries = 0\nbreaker_threshold = 1000")
+        config += f'model_fallbacks = {{ "{fallback}" = ["{then}"] }}\n'
+        # deepseek speaks Chat Completions but takes no images: the daemon checks its requests.
+        config += f'\n[providers.deepseek]\nbase_url = "{openai_base}"\n'
+        config += f'api_key = "{family_key(OPENAI)}"\n'
+        with serving_daemon(config=config) as process:
+            yield Daemon(process, fake)
+
+
+def scenario_model(wire: Wire, provider: str | None = None) -> tuple[str, str]:
+    scenario = f"fwd-{uuid.uuid4().hex[:10]}"
+    return f"{provider or wire.provider}/{wire.model}+scenario={scenario}", scenario
+
+
+def test_a_chat_completion_reaches_an_openai_provider_whole(daemon: Daemon) -> None:
+    model, scenario = scenario_model(OPENAI)
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": QUESTION}],
+        "response_format": {"type": "json_object"},
+        "seed": 7,
+        "logprobs": True,
+        "user": "someone",
+    }
+    answer = daemon.post("/v1/chat/completions", body)
+    assert answer.status_code == 200, answer.text
+    (seen,) = daemon.sent(scenario)
+    assert seen.body == {**body, "model": model.removeprefix("openai/")}
+    completion = answer.json()
+    assert completion["model"] == model  # named as the client asked
+    assert completion["choices"][0]["message"]["content"] == expected_text(QUESTION)
+    # What only the provider's own answer has: the translated one carries none of these.
+    assert "system_fingerprint" in completion
+    assert "refusal" in completion["choices"][0]["message"]
+
+
+def test_a_message_reaches_an_anthropic_provider_whole(daemon: Daemon) -> None:
+    wire = anthropic_messages.WIRE
+    model, scenario = scenario_model(wire)
+    cached = {"type": "ephemeral"}
+    body = {
+        "model": model,
+        "max_tokens": 300,
+        "system": [{"type": "text", "text": "Be brief.", "cache_control": cached}],
+        "messages": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": QUESTION, "cache_control": cached}],
+            }
+        ],
+        "metadata": {"user_id": "someone"},
+        "top_k": 5,
+    }
+    beta = "prompt-caching-2024-07-31"
+    answer = daemon.post(
+        "/v1/messages",
+        body,
+        **{"anthropic-beta": beta, "anthropic-version": "2023-06-01", "x-api-key": "client-key"},
+    )
+    assert answer.status_code == 200, answer.text
+    (seen,) = daemon.sent(scenario)
+    assert seen.body == {**body, "model": model.removeprefix("anthropic/")}
+    assert seen.headers["anthropic-beta"] == beta
+    assert seen.headers["x-api-key"] == family_key(wire)  # the daemon's key, never the client's
+    message = answer.json()
+    assert message["model"] == model
+    assert message["content"][0]["text"] == expected_text(QUESTION)
+
+
+def test_a_response_reaches_a_responses_provider_whole(daemon: Daemon) -> None:
+    wire = openai_responses.WIRE
+    model, scenario = scenario_model(wire)
+    body = {
+        "model": model,
+        "input": [{"type": "message", "role": "user", "content": QUESTION}],
+        "store": False,
+        "metadata": {"ticket": "42"},
+        "parallel_tool_calls": False,
+    }
+    answer = daemon.post("/v1/responses", body)
+    assert answer.status_code == 200, answer.text
+    (seen,) = daemon.sent(scenario)
+    assert seen.body == {**body, "model": model.removeprefix(f"{wire.provider}/")}
+    response = answer.json()
+    assert response["model"] == model
+    assert response["output"][-1]["content"][0]["text"] == expected_text(QUESTION)
+
+
+def test_what_the_responses_endpoint_refuses_never_reaches_the_provider(daemon: Daemon) -> None:
+    model, scenario = scenario_model(openai_responses.WIRE)
+    answer = daemon.post("/v1/responses", {"model": model, "input": QUESTION, "store": True})
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "store"
+    assert daemon.sent(scenario) == []
+
+
+@pytest.mark.parametrize(
+    ("case", "provider", "extra"),
+    [
+        ("streamed", None, {"stream": True}),
+        ("with a fallback", None, {}),
+        ("to a provider the daemon adjusts", "deepseek", {}),
+    ],
+)
+def test_other_requests_are_translated(
+    daemon: Daemon, case: str, provider: str | None, extra: dict[str, Any]
+) -> None:
+    model, scenario = scenario_model(OPENAI, provider)
+    if case == "with a fallback":
+        model, scenario = f"openai/{OPENAI.model}+scenario={FALLBACK_SCENARIO}", FALLBACK_SCENARIO
+    body = {"model": model, "messages": [{"role": "user", "content": QUESTION}], "seed": 7}
+    answer = daemon.post("/v1/chat/completions", {**body, **extra})
+    assert answer.status_code == 200, answer.text
+    seen = daemon.sent(scenario)[-1]
+    assert "seed" not in seen.body  # the daemon built this request from its own call
