@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from daemon.adapters.types import Target
 from daemon.auth.credentials import Credentials, Vault
@@ -31,7 +31,7 @@ from daemon.errors import (
 )
 from daemon.log import REDACTED, get_logger
 from daemon.providers.model import Provider
-from daemon.reliability import Breaker, Cutoff, backoff_s
+from daemon.reliability import Breaker, backoff_s
 from daemon.routes import Attempt, CallState, log_attempt, skipped
 
 if TYPE_CHECKING:
@@ -51,8 +51,9 @@ async def guarded(
     route: list[Attempt],
     check: Callable[[], None] | None = None,
 ) -> tuple[Target, T]:
-    """``attempt`` behind the provider's circuit breaker, with retries (``check`` first:
-    what the provider's family cannot take)."""
+    """``attempt`` behind the provider's circuit breaker, retried as :class:`_Retries` says
+    (``check`` first: what the provider's family cannot take). One coroutine, not one per
+    concern: every level of awaits costs each read of a stream."""
     breaker = router.breaker(provider.id)
     if not breaker.allow():
         route.append(skipped(provider, model, "circuit open", via="api"))
@@ -67,55 +68,60 @@ async def guarded(
         if check is not None:
             check()
         target = router.target(provider, model, credentials)
-        done = await _with_retries(router, target, credentials, attempt, state, route)
+        retries = _Retries(router, credentials, state)
+        while True:
+            started = time.monotonic()
+            try:
+                done = await attempt(target)
+            except UpstreamError as exc:
+                hide_key(exc, target.key)
+                log_attempt(route, target.provider.id, target.model, "api", started, exc)
+                exc.data.setdefault("provider", target.provider.id)
+                target = await retries.next_target(exc, target)
+                continue
+            log_attempt(route, target.provider.id, target.model, "api", started, None)
+            breaker.succeeded()
+            return target, done
     except UpstreamError as exc:
         _record_breaker(breaker, exc)
         raise
     except BaseException:  # not the provider's fault, cancelled, or out of time
         breaker.abandon()
         raise
-    breaker.succeeded()
-    return done
 
 
-async def _with_retries(
-    router: Router,
-    target: Target,
-    credentials: Credentials,
-    attempt: Callable[[Target], Awaitable[T]],
-    state: CallState,
-    route: list[Attempt],
-) -> tuple[Target, T]:
-    keys = list(credentials.keys)
-    key_index, failures = 0, 0
-    renewable = credentials.oauth  # a vault login, or a token minted from a key
-    while True:
-        started = time.monotonic()
-        try:
-            done = await attempt(target)
-        except UpstreamError as exc:
-            hide_key(exc, target.key)
-            log_attempt(route, target.provider.id, target.model, "api", started, exc)
-            exc.data.setdefault("provider", target.provider.id)
-            if renewable and isinstance(exc, UpstreamAuthFailed) and not state.started:
-                renewable = False  # once: a token refused right after renewal is dead
-                credentials = await _renewed(router.vault, target, credentials)
-                target = router.target(target.provider, target.model, credentials)
-                continue
-            if state.started or not exc.retryable:
-                raise
-            if isinstance(exc, RateLimited) and key_index + 1 < len(keys):
-                key_index += 1  # another key may have quota left: no need to wait
-                target = dataclasses.replace(target, key=keys[key_index])
-                continue
-            failures += 1
-            delay = backoff_s(router.policy, failures, exc.data.get("retryAfterMs"))
-            if failures > router.policy.retries or _now() + delay >= state.deadline:
-                raise  # out of retries, or the wait would outlast the call: this is the answer
-            await asyncio.sleep(delay)
-            continue
-        log_attempt(route, target.provider.id, target.model, "api", started, None)
-        return target, done
+class _Retries:
+    """What follows a failed attempt: its login renewed once (a refused token), the next key
+    (a 429 with keys left), a wait and the same again (a retryable failure, while retries and
+    time are left), or the failure as the answer. Nothing is retried once output began."""
+
+    def __init__(self, router: Router, credentials: Credentials, state: CallState) -> None:
+        self.router = router
+        self.credentials = credentials
+        self.state = state
+        self.key_index = 0
+        self.failures = 0
+        self.renewable = credentials.oauth  # a vault login, or a token minted from a key
+
+    async def next_target(self, exc: UpstreamError, target: Target) -> Target:
+        """The target of the next attempt after ``exc``; raises ``exc`` when there is none."""
+        router, state = self.router, self.state
+        if self.renewable and isinstance(exc, UpstreamAuthFailed) and not state.started:
+            self.renewable = False  # once: a token refused right after renewal is dead
+            self.credentials = await _renewed(router.vault, target, self.credentials)
+            return router.target(target.provider, target.model, self.credentials)
+        if state.started or not exc.retryable:
+            raise exc
+        keys = self.credentials.keys
+        if isinstance(exc, RateLimited) and self.key_index + 1 < len(keys):
+            self.key_index += 1  # another key may have quota left: no need to wait
+            return dataclasses.replace(target, key=keys[self.key_index])
+        self.failures += 1
+        delay = backoff_s(router.policy, self.failures, exc.data.get("retryAfterMs"))
+        if self.failures > router.policy.retries or _now() + delay >= state.deadline:
+            raise exc  # out of retries, or the wait would outlast the call: this is the answer
+        await asyncio.sleep(delay)
+        return target
 
 
 async def _renewed(vault: Vault, target: Target, credentials: Credentials) -> Credentials:
@@ -130,19 +136,6 @@ async def _renewed(vault: Vault, target: Target, credentials: Credentials) -> Cr
         assert minted is not None
         login = minted
     return Credentials((login.bearer,), credentials.source, login)
-
-
-async def bounded(
-    deadline: float, total_s: float, attempts: list[Attempt], work: Coroutine[Any, Any, T]
-) -> T:
-    """``work`` within the call's total time; a failure is logged once, with its attempts."""
-    try:
-        with Cutoff(deadline):
-            return await work
-    except TimeoutError:
-        raise failed(over_time(total_s), attempts) from None
-    except DaemonError as exc:
-        raise failed(exc, attempts) from None
 
 
 def over_time(total_s: float) -> UpstreamTimeout:

@@ -31,7 +31,7 @@ from daemon.adapters import Forwarder, adapter_for, forwarder_for
 from daemon.adapters.checks import check_stop, check_tools
 from daemon.adapters.http import fetch
 from daemon.adapters.types import Assembly, ChatCall, Target, Wire
-from daemon.attempts import bounded, failed, guarded, over_time
+from daemon.attempts import failed, guarded, over_time
 from daemon.auth.credentials import Credentials, Vault, resolve
 from daemon.errors import (
     BridgeError,
@@ -194,8 +194,13 @@ class Router:
         a website bridge may serve (``conversation_id`` continues a bridge's chat)."""
         state, total_s = self._call_state(emit, timeout_ms, route, conversation_id)
         attempts: list[Attempt] = []
-        work = self._first_success(candidates, call, state, attempts, request_key)
-        return await bounded(state.deadline, total_s, attempts, work)
+        try:  # (not a helper coroutine: every level of awaits costs each read of a stream)
+            with Cutoff(state.deadline):
+                return await self._first_success(candidates, call, state, attempts, request_key)
+        except TimeoutError:
+            raise failed(over_time(total_s), attempts) from None
+        except DaemonError as exc:
+            raise failed(exc, attempts) from None
 
     def _call_state(
         self, emit: Emit | None, timeout_ms: int | None, route: Route, conversation_id: str | None

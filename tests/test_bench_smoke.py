@@ -16,6 +16,7 @@ def test_the_benchmarks_run_and_report_every_figure() -> None:
         "Idle RSS",
         "Per-family chat benchmark",
         "stream added p50 (ms)",
+        "Interleaved one-client latency",
         "Credential benchmark",
         "refresh grants sent",
         "auth.oauth.start to URL p50 (ms)",
