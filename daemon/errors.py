@@ -227,7 +227,10 @@ class UpstreamAuthFailed(UpstreamError):
 class UpstreamRejected(UpstreamError):
     code = -32021
     message = "The provider refused the request"
-    next_step = "Read data.detail (the provider's own words) and change the request."
+    next_step = (
+        "Read data.detail (the provider's own words) and data.field (the request field it"
+        " named, when it named one) and change the request."
+    )
     falls_back = False
 
 
