@@ -50,7 +50,7 @@ async def guarded(
     state: CallState,
     route: list[Attempt],
     check: Callable[[], None] | None = None,
-) -> tuple[Target, T]:
+) -> T:
     """``attempt`` behind the provider's circuit breaker, retried as :class:`_Retries` says
     (``check`` first: what the provider's family cannot take). One coroutine, not one per
     concern: every level of awaits costs each read of a stream."""
@@ -81,7 +81,7 @@ async def guarded(
                 continue
             log_attempt(route, target.provider.id, target.model, "api", started, None)
             breaker.succeeded()
-            return target, done
+            return done
     except UpstreamError as exc:
         _record_breaker(breaker, exc)
         raise

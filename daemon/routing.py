@@ -175,7 +175,7 @@ class Router:
             except DaemonError as exc:
                 attempts.append(skipped(provider, model, type(exc).__name__, exc.code))
                 raise
-            _, answer = await guarded(self, provider, model, credentials, attempt, state, attempts)
+            answer = await guarded(self, provider, model, credentials, attempt, state, attempts)
         except DaemonError as exc:
             raise failed(exc, attempts) from None
         return answer
@@ -270,12 +270,10 @@ class Router:
         def attempt(target: Target) -> Awaitable[Assembly]:  # (no coroutine of its own)
             return self._once(target, call, state)
 
-        target, assembly = await guarded(
-            self, provider, model, credentials, attempt, state, route, check
-        )
+        assembly = await guarded(self, provider, model, credentials, attempt, state, route, check)
         return {
-            "provider": target.provider.id,
-            "model": target.model,
+            "provider": provider.id,
+            "model": model,
             "message": assembly.message(),
             "finishReason": assembly.finish_reason(),
             "usage": assembly.usage,

@@ -67,9 +67,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     router = router_of(request)
     try:
         received = await receive(request)
-        answer = await forwarded(request, received, Wire.MESSAGES, WIRE_HEADERS)
-        if answer is not None:
-            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        if (whole := await forwarded(request, received, Wire.MESSAGES, WIRE_HEADERS)) is not None:
+            return whole
         prepared = prepare(request, received, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent
             result = await router.chat(

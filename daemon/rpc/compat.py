@@ -171,21 +171,28 @@ async def receive(request: web.Request) -> Received:
 
 
 async def forwarded(
-    request: web.Request, received: Received, wire: Wire, wire_headers: Iterable[str] = ()
-) -> dict[str, Any] | None:
+    request: web.Request,
+    received: Received,
+    wire: Wire,
+    wire_headers: Iterable[str] = (),
+    refuse: Callable[[Mapping[str, Any]], None] | None = None,
+) -> web.Response | None:
     """The provider's own answer when ``received`` can go on unchanged (not streamed, one
     provider of the same ``wire``: :meth:`Router.lane`), named with the model as asked; None
-    when it must be translated. ``wire_headers``: the client's headers that go with it."""
+    when it must be translated. ``wire_headers``: the client's headers that go with it;
+    ``refuse``: what the endpoint refuses either way (translation checks it itself)."""
     if received.body.get("stream") or isinstance(received.candidates, DaemonError):
         return None
     router = router_of(request)
     lane = router.lane(received.candidates, wire, received.route)
     if lane is None:
         return None
+    if refuse is not None:
+        refuse(received.body)
     sent = {name: request.headers[name] for name in wire_headers if name in request.headers}
     answer = await router.forward(lane, received.body, sent)
     answer["model"] = received.requested
-    return answer
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
 def prepare(request: web.Request, received: Received, to_send_params: ToSendParams) -> Prepared:

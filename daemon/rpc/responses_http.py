@@ -60,10 +60,9 @@ async def responses(request: web.Request) -> web.StreamResponse:
     router = router_of(request)
     try:
         received = await receive(request)
-        check_refused(received.body)
-        answer = await forwarded(request, received, Wire.RESPONSES)
-        if answer is not None:
-            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+        whole = await forwarded(request, received, Wire.RESPONSES, refuse=check_refused)
+        if whole is not None:
+            return whole
         prepared = prepare(request, received, to_send_params)
         head = response_head(prepared.body, prepared.requested, next_id("resp_"))
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent

@@ -130,8 +130,8 @@ def to_send_params(body: Mapping[str, Any], provider: str | None, model: str) ->
 
 
 def check_refused(body: Mapping[str, Any]) -> None:
-    """Refuse what the daemon cannot honour whichever way the request goes, translated or
-    sent on whole: what needs state kept between requests, and server tools."""
+    """Refuse what the daemon cannot honour, before a request goes on whole: what needs state
+    kept between requests, and server tools (:func:`to_send_params` refuses the same)."""
     _check_refused(body)
     _tools(body.get("tools"))
 
