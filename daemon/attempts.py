@@ -2,7 +2,7 @@
 renewal, and the call's total time limit.
 
 Shared by every API call the router makes, translated (:meth:`daemon.routing.Router.chat`)
-or forwarded whole (:meth:`daemon.routing.Router.forward`): an ``attempt`` is one request to a
+or sent on whole (:mod:`daemon.lanes`): an ``attempt`` is one request to a
 target, and everything here decides whether and where to make the next one. On a retryable
 failure before any output reached the client: wait (exponential backoff with jitter, at least
 ``Retry-After``) and try again, rotating to the next key on 429; a refused login token is
@@ -141,6 +141,11 @@ async def _renewed(vault: Vault, target: Target, credentials: Credentials) -> Cr
 def over_time(total_s: float) -> UpstreamTimeout:
     """The error of a call that outlasted its total limit."""
     return UpstreamTimeout(f"the call took longer than {total_s:g}s", phase="total")
+
+
+def no_data(phase: str) -> UpstreamTimeout:
+    """The error of an attempt whose provider went quiet (``phase``: first byte, idle)."""
+    return UpstreamTimeout(f"no data from the provider ({phase} timeout)", phase=phase)
 
 
 def _now() -> float:

@@ -23,6 +23,7 @@ from daemon.providers.lookup import ProviderSettings
 from daemon.providers.model import Provider
 
 Emit = Callable[[list[Event]], Awaitable[None]]  # the events of one upstream read
+Send = Callable[[list[bytes]], Awaitable[object]]  # a relayed stream's frames of one read
 
 
 class Route(StrEnum):

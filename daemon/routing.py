@@ -6,10 +6,9 @@ have moves on to the next candidate (model fallbacks, then fallback providers). 
 has reached the client nothing is retried. Each attempt is written into the result's
 ``route``.
 
-A ``/v1`` request whose route is one provider speaking the request's own wire (a
-:class:`Lane`) is not translated when it is answered whole: :meth:`Router.forward` sends the
-client's body on with only the model renamed and returns the provider's answer, so every
-field either side sent (``response_format``, ``cache_control``, ``logprobs``, ...) arrives.
+A ``/v1`` request whose route is one provider speaking the request's own wire is not
+translated: :mod:`daemon.lanes` sends it on whole through the same credentials, breaker and
+retries.
 
 A candidate a website bridge serves (chat.send's ``route``: "bridge", or "auto" when no
 credential resolves for a provider with a bridge) takes :func:`daemon.routes.via_bridge`
@@ -23,26 +22,23 @@ import asyncio
 import dataclasses
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
-from daemon.adapters import Forwarder, adapter_for, forwarder_for
+from daemon.adapters import adapter_for
 from daemon.adapters.checks import check_stop, check_tools
-from daemon.adapters.http import fetch
-from daemon.adapters.types import Assembly, ChatCall, Target, Wire
-from daemon.attempts import failed, guarded, over_time
-from daemon.auth.credentials import Credentials, Vault, resolve
+from daemon.adapters.types import Assembly, ChatCall, Target
+from daemon.attempts import failed, guarded, no_data, over_time
+from daemon.auth.credentials import Credentials, Vault
 from daemon.errors import (
     BridgeError,
     DaemonError,
     RequestInvalid,
     Unsupported,
     UpstreamError,
-    UpstreamTimeout,
 )
 from daemon.providers.lookup import Registry, template_fields
-from daemon.providers.model import REQUEST_QUIRKS, AuthStyle, Provider, Quirk
+from daemon.providers.model import AuthStyle, Provider, Quirk
 from daemon.reliability import Breaker, Cutoff, Deadline, Policy
 from daemon.routes import (
     Attempt,
@@ -51,20 +47,10 @@ from daemon.routes import (
     ChatResult,
     Emit,
     Route,
-    bridge_site,
     credentials_for,
     skipped,
     via_bridge,
 )
-
-
-@dataclass(slots=True)
-class Lane:
-    """Where a client's request can go on unchanged: a provider of the request's own wire."""
-
-    provider: Provider
-    model: str
-    forwarder: Forwarder
 
 
 @dataclass(slots=True)
@@ -139,47 +125,6 @@ class Router:
                 return provider
         return None
 
-    def lane(
-        self, candidates: list[tuple[Provider, str]], wire: Wire, route: Route = Route.AUTO
-    ) -> Lane | None:
-        """Where a client's request of ``wire`` can go unchanged: the route's one candidate,
-        when it speaks that wire with no request quirk and no website bridge to stand in for
-        it. None when the request must be translated (fallbacks may speak another wire)."""
-        if route is not Route.AUTO or len(candidates) != 1:
-            return None
-        provider, model = candidates[0]
-        if not model or provider.quirks & REQUEST_QUIRKS or bridge_site(self.bridges, provider):
-            return None
-        forwarder = forwarder_for(provider.family, wire)
-        return None if forwarder is None else Lane(provider, model, forwarder)
-
-    async def forward(
-        self, lane: Lane, body: Mapping[str, Any], wire_headers: Mapping[str, str]
-    ) -> dict[str, Any]:
-        """Send a client's request body to ``lane`` (only the model renamed) and return the
-        provider's answer whole: the breaker, retries, key rotation, token renewal and time
-        limits of :meth:`chat`, none of its translation."""
-        state, total_s = self._call_state(None, None, Route.AUTO, None)
-        attempts: list[Attempt] = []
-        provider, model = lane.provider, lane.model
-
-        def attempt(target: Target) -> Awaitable[dict[str, Any]]:  # (no coroutine of its own)
-            return self._fetched(target, lane.forwarder, body, wire_headers, state, total_s)
-
-        # Each attempt's one timer keeps the total limit too (_fetched); the rest of the call
-        # is credential lookups with limits of their own, and waits that stop short of it.
-        try:
-            try:
-                settings = self.registry.settings(provider.id)
-                credentials = await resolve(provider, settings, self.vault, self.environ)
-            except DaemonError as exc:
-                attempts.append(skipped(provider, model, type(exc).__name__, exc.code))
-                raise
-            answer = await guarded(self, provider, model, credentials, attempt, state, attempts)
-        except DaemonError as exc:
-            raise failed(exc, attempts) from None
-        return answer
-
     async def chat(
         self,
         candidates: list[tuple[Provider, str]],
@@ -192,7 +137,7 @@ class Router:
     ) -> ChatResult:
         """Run ``call`` against the candidates; the first success wins. ``route`` says whether
         a website bridge may serve (``conversation_id`` continues a bridge's chat)."""
-        state, total_s = self._call_state(emit, timeout_ms, route, conversation_id)
+        state, total_s = self.call_state(emit, timeout_ms, route, conversation_id)
         attempts: list[Attempt] = []
         try:  # (not a helper coroutine: every level of awaits costs each read of a stream)
             with Cutoff(state.deadline):
@@ -202,7 +147,7 @@ class Router:
         except DaemonError as exc:
             raise failed(exc, attempts) from None
 
-    def _call_state(
+    def call_state(
         self, emit: Emit | None, timeout_ms: int | None, route: Route, conversation_id: str | None
     ) -> tuple[CallState, float]:
         total_s = (timeout_ms or self.policy.total_timeout_ms) / 1000
@@ -297,39 +242,7 @@ class Router:
                         await state.emit(batch)
                     deadline.renew()
         except TimeoutError:
-            raise _no_data("idle" if state.started or assembly.text else "first byte") from None
+            raise no_data("idle" if state.started or assembly.text else "first byte") from None
         finally:
             await events.aclose()
         return assembly
-
-    async def _fetched(
-        self,
-        target: Target,
-        forwarder: Forwarder,
-        body: Mapping[str, Any],
-        wire_headers: Mapping[str, str],
-        state: CallState,
-        total_s: float,
-    ) -> dict[str, Any]:
-        """One forwarded request's whole answer, within the first-byte limit and the call's
-        total one (a whole answer has no idle time to watch: one timer does for both)."""
-        policy = self.policy
-        request = forwarder.forward_request(target, body, wire_headers)
-        first_byte = asyncio.get_running_loop().time() + policy.first_byte_timeout_ms / 1000
-        try:
-            with Cutoff(min(first_byte, state.deadline)):
-                payload = await fetch(
-                    self.session,
-                    request,
-                    connect_timeout=policy.connect_timeout_ms / 1000,
-                    map_error=forwarder.map_error,
-                )
-        except TimeoutError:
-            if state.deadline <= first_byte:
-                raise over_time(total_s) from None
-            raise _no_data("first byte") from None
-        return forwarder.forward_answer(payload)
-
-
-def _no_data(phase: str) -> UpstreamTimeout:
-    return UpstreamTimeout(f"no data from the provider ({phase} timeout)", phase=phase)

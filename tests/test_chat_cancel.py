@@ -28,7 +28,6 @@ DRAIN_DEADLINE_S = 2.0
 BAD_LOG_LINES = ("Task was destroyed", "Unclosed", "exception was never retrieved")
 
 
-
 def slow_model(name: str) -> tuple[str, str]:
     """A model that streams 20 chunks 400 ms apart, and the marker of its requests."""
     scenario = f"{name}-{uuid.uuid4().hex[:10]}"
@@ -44,8 +43,6 @@ async def disconnects_so_far(upstream: ThreadedUpstream) -> int:
 async def provider_notices_hang_up(upstream: ThreadedUpstream, before: int) -> None:
     """The fake sees one more client disconnect within NOTICE_S (TimeoutError otherwise)."""
     await upstream.wait(upstream.fake.wait_disconnect(timeout=NOTICE_S, count=before + 1))
-
-
 
 
 # --- chat.cancel ---------------------------------------------------------------------------

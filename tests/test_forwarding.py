@@ -3,9 +3,11 @@
 Through the real daemon, to the fake of each family: the provider receives the client's body
 byte for byte but the model name (every field the daemon has no word for included:
 ``response_format``, Anthropic's ``cache_control`` and ``anthropic-beta``, ...), and the client
-gets the provider's answer whole, named with the model as it asked. Streams, routes with
-fallbacks and providers whose requests the daemon adjusts are translated as before; refusals
-the Responses endpoint owes (stored state, server tools) still come first.
+gets the provider's answer whole, named with the model as it asked: one JSON object, or the
+provider's own events relayed as they come. Routes with fallbacks, providers whose requests the
+daemon adjusts and Chat Completions streams with tools (whose calls the daemon keeps together)
+are translated as before; refusals the Responses endpoint owes (stored state, server tools)
+still come first.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+import orjson
 import pytest
 
 from tests.fakes.families import anthropic_messages, openai_completions, openai_responses
@@ -29,6 +32,10 @@ WIRES = [openai_completions.WIRE, anthropic_messages.WIRE, openai_responses.WIRE
 OPENAI = openai_completions.WIRE
 QUESTION = "what is the weather in Paris"
 FALLBACK_SCENARIO = "forwarding-with-a-fallback"
+SEARCH = {
+    "type": "function",
+    "function": {"name": "search", "parameters": {"type": "object", "properties": {}}},
+}
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,13 @@ class Daemon:
         transport = httpx2.HTTPTransport(uds=str(self.process.socket))
         with httpx2.Client(base_url="http://switchboard", transport=transport) as client:
             return client.post(path, json=body, headers=headers, timeout=30)
+
+    def events(self, path: str, body: dict[str, Any]) -> list[tuple[str, Any]]:
+        """(event name or "", data) of each event of a streamed answer."""
+        answer = self.post(path, body)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("text/event-stream")
+        return sse_events(answer.content)
 
     def sent(self, scenario: str) -> list[Seen]:
         return self.fake.fake.requests_for(scenario)
@@ -58,6 +72,18 @@ def daemon() -> Iterator[Daemon]:
         config += f'api_key = "{family_key(OPENAI)}"\n'
         with serving_daemon(config=config) as process:
             yield Daemon(process, fake)
+
+
+def sse_events(raw: bytes) -> list[tuple[str, Any]]:
+    events = []
+    for block in raw.decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "data" in fields:
+            data = fields["data"]
+            events.append(
+                (fields.get("event", ""), data if data == "[DONE]" else orjson.loads(data))
+            )
+    return events
 
 
 def scenario_model(wire: Wire, provider: str | None = None) -> tuple[str, str]:
@@ -150,7 +176,7 @@ def test_what_the_responses_endpoint_refuses_never_reaches_the_provider(daemon: 
 @pytest.mark.parametrize(
     ("case", "provider", "extra"),
     [
-        ("streamed", None, {"stream": True}),
+        ("streamed with tools", None, {"stream": True, "tools": [SEARCH]}),
         ("with a fallback", None, {}),
         ("to a provider the daemon adjusts", "deepseek", {}),
     ],
@@ -166,3 +192,103 @@ def test_other_requests_are_translated(
     assert answer.status_code == 200, answer.text
     seen = daemon.sent(scenario)[-1]
     assert "seed" not in seen.body  # the daemon built this request from its own call
+
+
+# --- streams ------------------------------------------------------------------------------------
+
+# Each wire's request of a streamed answer, and where its events name the model.
+STREAMED: dict[str, tuple[str, dict[str, Any], str | None]] = {
+    "chat": (
+        "/v1/chat/completions",
+        {
+            "messages": [{"role": "user", "content": QUESTION}],
+            "stream_options": {"include_usage": True},
+            "seed": 7,
+        },
+        None,
+    ),
+    "messages": (
+        "/v1/messages",
+        {"max_tokens": 300, "messages": [{"role": "user", "content": QUESTION}], "top_k": 5},
+        "message",
+    ),
+    "responses": (
+        "/v1/responses",
+        {"input": QUESTION, "store": False, "metadata": {"ticket": "42"}},
+        "response",
+    ),
+}
+STREAMED_WIRES = dict(zip(STREAMED, WIRES, strict=True))
+
+
+def streamed_text(events: list[tuple[str, Any]]) -> str:
+    """The answer's text, from the events of any of the three wires."""
+    pieces = []
+    for _, data in events:
+        if data == "[DONE]":
+            continue
+        for choice in data.get("choices") or ():
+            pieces.append(choice["delta"].get("content") or "")
+        delta = data.get("delta")
+        if data.get("type") == "content_block_delta" and delta["type"] == "text_delta":
+            pieces.append(delta["text"])
+        if data.get("type") == "response.output_text.delta":
+            pieces.append(data["delta"])
+    return "".join(pieces)
+
+
+@pytest.mark.parametrize("name", list(STREAMED))
+def test_a_stream_reaches_its_provider_whole_and_comes_back_as_the_provider_sent_it(
+    daemon: Daemon, name: str
+) -> None:
+    path, extra, holder = STREAMED[name]
+    wire = STREAMED_WIRES[name]
+    model, scenario = scenario_model(wire)
+    body = {"model": model, "stream": True, **extra}
+    events = daemon.events(path, body)
+    (seen,) = daemon.sent(scenario)
+    assert seen.body == {**body, "model": model.removeprefix(f"{wire.provider}/")}
+    assert seen.headers["accept"] == "text/event-stream"
+    assert streamed_text(events) == expected_text(QUESTION)
+    named = [data if holder is None else data.get(holder) for _, data in events if data != "[DONE]"]
+    named = [item for item in named if isinstance(item, dict) and "model" in item]
+    assert named
+    assert {item["model"] for item in named} == {model}  # as the client asked
+    if holder is None:  # Chat Completions: data only, to the end marker, usage as asked
+        assert {event for event, _ in events} == {""}
+        assert events[-1][1] == "[DONE]"
+        assert events[-2][1]["usage"]["completion_tokens"] > 0
+    else:  # the other two name each event as its data's type, to the wire's last event
+        assert all(event == data["type"] for event, data in events)
+        assert events[-1][0] in ("message_stop", "response.completed")
+
+
+@pytest.mark.parametrize("name", list(STREAMED))
+def test_a_relayed_stream_that_breaks_ends_in_the_endpoints_own_error_event(
+    daemon: Daemon, name: str
+) -> None:
+    path, extra, _ = STREAMED[name]
+    wire = STREAMED_WIRES[name]
+    model, scenario = scenario_model(wire)
+    events = daemon.events(path, {"model": f"{model}+fault=malformed", "stream": True, **extra})
+    assert streamed_text(events)  # the part before the break came through
+    last_name, last = events[-1]
+    if name == "chat":
+        assert last["error"]["code"] == "UpstreamProtocol"
+    elif name == "messages":
+        assert (last_name, last) == ("error", ERROR_EVENT)
+    else:
+        assert [event for event, _ in events[-2:]] == ["error", "response.failed"]
+    assert "[DONE]" not in [data for _, data in events]
+    assert not {"message_stop", "response.completed"} & {event for event, _ in events}
+    if name == "responses":  # the failure names the provider's response, numbered after it
+        opened, failed = events[0][1], events[-1][1]
+        assert failed["response"]["id"] == opened["response"]["id"]
+        numbers = [data["sequence_number"] for _, data in events]
+        assert numbers == list(range(len(events)))
+
+
+ERROR_EVENT = {
+    "type": "error",
+    "error": {"type": "api_error", "message": "the provider sent an event that is not JSON"},
+}

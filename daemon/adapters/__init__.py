@@ -7,23 +7,24 @@ each family to its module;
 ``PLANNED_FAMILIES`` are families the catalog names whose adapters are not written yet:
 calls to them fail with a clear Unsupported error. A family whose wire is one the daemon
 serves on ``/v1`` (:data:`NATIVE_WIRES`) can also send such a request on whole
-(:class:`Forwarder`, found by :func:`forwarder_for`).
+(its ``forwarding``, a :class:`~daemon.adapters.forwarding.Forwarding`, found by
+:func:`forwarder_for`).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import AsyncGenerator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import aiohttp
 
-from daemon.adapters.types import ChatCall, Event, HttpRequest, Target, Wire
+from daemon.adapters.types import ChatCall, Event, Target, Wire
 from daemon.errors import Unsupported
 from daemon.providers.model import ApiFamily
 
 if TYPE_CHECKING:
-    from daemon.adapters.http import ErrorMapper
+    from daemon.adapters.forwarding import Forwarding
 
 
 class Adapter(Protocol):
@@ -46,16 +47,10 @@ class Counter(Protocol):
     ) -> int: ...
 
 
-class Forwarder(Protocol):
-    """A family module that sends a request of its own wire on whole and reads its answer."""
+class Forwards(Protocol):
+    """A family module that can send a request of its own wire on whole."""
 
-    map_error: ErrorMapper
-
-    def forward_request(
-        self, target: Target, body: Mapping[str, Any], wire_headers: Mapping[str, str]
-    ) -> HttpRequest: ...
-
-    def forward_answer(self, payload: bytes) -> dict[str, Any]: ...
+    forwarding: Forwarding
 
 
 ADAPTERS: Mapping[ApiFamily, str] = {
@@ -109,8 +104,8 @@ def counter_for(family: ApiFamily) -> Counter | None:
     return cast(Counter, adapter) if hasattr(adapter, "count_tokens") else None
 
 
-def forwarder_for(family: ApiFamily, wire: Wire) -> Forwarder | None:
-    """The adapter of ``family`` when ``wire`` is the one it speaks; None otherwise."""
+def forwarder_for(family: ApiFamily, wire: Wire) -> Forwarding | None:
+    """How ``family`` takes a request of ``wire`` whole, when that is the wire it speaks."""
     if NATIVE_WIRES.get(family) is not wire:
         return None
-    return cast(Forwarder, adapter_for(family))
+    return cast(Forwards, adapter_for(family)).forwarding

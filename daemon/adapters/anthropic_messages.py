@@ -17,6 +17,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
+from daemon.adapters.forwarding import MESSAGES_STREAM, Forwarding
 from daemon.adapters.types import (
     THINKING_BUDGET,
     ChatCall,
@@ -61,12 +62,6 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     )
     headers.setdefault("anthropic-version", API_VERSION)
     return HttpRequest("POST", f"{target.base_url}/messages", headers, orjson.dumps(body))
-
-
-# A client's own Messages request, sent on whole (see :mod:`daemon.routing`).
-forward_request, forward_answer = common.forwarding(
-    "/messages", "content", defaults={"anthropic-version": API_VERSION}
-)
 
 
 def request_body(call: ChatCall) -> dict[str, Any]:
@@ -252,6 +247,11 @@ def parse_body(payload: bytes) -> list[Event]:
 
 # The typed error for an HTTP error answer (Anthropic's 529 "overloaded" included).
 map_error = common.error_from_status
+
+# A client's own Messages request, sent on whole (see :mod:`daemon.routing`).
+forwarding = Forwarding(
+    "/messages", "content", MESSAGES_STREAM, map_error, defaults={"anthropic-version": API_VERSION}
+)
 
 
 # Send a call and yield its events as they arrive, one list per network read.

@@ -118,43 +118,6 @@ def error_from_body(
     return UpstreamRejected(detail, **data)
 
 
-RequestForward = Callable[[Target, Mapping[str, Any], Mapping[str, str]], HttpRequest]
-AnswerForward = Callable[[bytes], dict[str, Any]]
-
-
-def forwarding(
-    path: str, items: str, *, least: int = 0, defaults: Mapping[str, str] | None = None
-) -> tuple[RequestForward, AnswerForward]:
-    """A family's two forwarding functions (:class:`daemon.adapters.Forwarder`), from where
-    its requests go and what its answers hold.
-
-    A request is the client's own body, sent to ``base_url + path`` with the provider's name
-    for the model and the credential where the provider wants it; its headers are the
-    family's ``defaults``, then the client's headers of that wire (Anthropic's
-    ``anthropic-beta``), then the provider's own. An answer must be a JSON object whose
-    ``items`` list has at least ``least`` entries; an error object in it is the provider's
-    error."""
-    family_headers = dict(defaults or {})
-
-    def forward_request(
-        target: Target, body: Mapping[str, Any], wire_headers: Mapping[str, str]
-    ) -> HttpRequest:
-        url = with_query_key(f"{target.base_url}{path}", target)
-        sent = {**family_headers, **wire_headers, **headers(target, accept="application/json")}
-        return HttpRequest("POST", url, sent, orjson.dumps({**body, "model": target.model}))
-
-    def forward_answer(payload: bytes) -> dict[str, Any]:
-        answer = json_object(payload)
-        if answer.get("error"):
-            raise error_from_body(answer, status=200)
-        listed = answer.get(items)
-        if not isinstance(listed, list) or len(listed) < least:
-            raise UpstreamProtocol(f"the answer has no {items}")
-        return answer
-
-    return forward_request, forward_answer
-
-
 def json_object(payload: bytes) -> dict[str, Any]:
     """``payload`` parsed as a JSON object; UpstreamProtocol when it is anything else."""
     try:

@@ -13,6 +13,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
+from daemon.adapters.forwarding import CHAT_STREAM, Forwarding
 from daemon.adapters.openai_shapes import wire_part, wire_tool_calls
 from daemon.adapters.types import (
     ChatCall,
@@ -83,7 +84,6 @@ def request_to(url: str, target: Target, call: ChatCall) -> HttpRequest:
 
 
 # A client's own Chat Completions request, sent on whole (see :mod:`daemon.routing`).
-forward_request, forward_answer = common.forwarding("/chat/completions", "choices", least=1)
 
 
 def _wire_message(message: dict[str, Any]) -> dict[str, Any]:
@@ -194,6 +194,9 @@ def _content_events(delta: Mapping[str, Any], events: list[Event]) -> None:
 
 # The typed error for an HTTP error answer.
 map_error = common.error_from_status
+
+# A client's own Chat Completions request, sent on whole (see :mod:`daemon.routing`).
+forwarding = Forwarding("/chat/completions", "choices", CHAT_STREAM, map_error, least=1)
 
 
 class StreamParser:

@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
+from daemon.adapters.forwarding import RESPONSES_STREAM, Forwarding
 from daemon.adapters.openai_shapes import image_url
 from daemon.adapters.types import (
     ChatCall,
@@ -42,10 +43,6 @@ def build_request(target: Target, call: ChatCall) -> HttpRequest:
     )
     url = common.with_query_key(f"{target.base_url}/responses", target)
     return HttpRequest("POST", url, headers, orjson.dumps(request_body(target, call)))
-
-
-# A client's own Responses request, sent on whole (see :mod:`daemon.routing`).
-forward_request, forward_answer = common.forwarding("/responses", "output")
 
 
 def request_body(target: Target, call: ChatCall) -> dict[str, Any]:
@@ -258,6 +255,9 @@ def parse_body(payload: bytes) -> list[Event]:
 
 # The typed error for an HTTP error answer.
 map_error = common.error_from_status
+
+# A client's own Responses request, sent on whole (see :mod:`daemon.routing`).
+forwarding = Forwarding("/responses", "output", RESPONSES_STREAM, map_error)
 
 
 # Send a call and yield its events as they arrive, one list per network read.

@@ -17,6 +17,7 @@ will do; over TCP the daemon's guard wants its token as ``Authorization: Bearer`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -67,7 +68,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
     router = router_of(request)
     try:
         received = await receive(request)
-        if (whole := await forwarded(request, received, Wire.MESSAGES, WIRE_HEADERS)) is not None:
+        stream = partial(_Stream, request, received.requested)
+        whole = await forwarded(request, received, Wire.MESSAGES, stream, WIRE_HEADERS)
+        if whole is not None:
             return whole
         prepared = prepare(request, received, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from daemon.adapters.types import ChatCall, Wire
 from daemon.errors import DaemonError, InvalidParams, ParseError, ShuttingDown, UnknownProvider
+from daemon.lanes import Lane, forward, lane_of, relay
 from daemon.providers.lookup import Registry
 from daemon.providers.model import Provider
 from daemon.routes import Route
@@ -68,11 +69,22 @@ class LazyStream:
     async def send(self, frames: list[bytes]) -> web.StreamResponse:
         """Write ``frames``, after the headers and the opening frames if they are not out yet."""
         if self.response is None:
-            self.response = web.StreamResponse(headers=SSE_HEADERS)
-            await self.response.prepare(self.request)
+            self.response = await self._open()
             frames = [*self.opening(), *frames]
         await self.response.write(b"".join(frames))
         return self.response
+
+    async def relay(self, frames: list[bytes]) -> web.StreamResponse:
+        """Write ``frames`` (after the headers), a provider's own: its stream opens itself."""
+        if self.response is None:
+            self.response = await self._open()
+        await self.response.write(b"".join(frames))
+        return self.response
+
+    async def _open(self) -> web.StreamResponse:
+        response = web.StreamResponse(headers=SSE_HEADERS)
+        await response.prepare(self.request)
+        return response
 
     async def close(self, frames: list[bytes]) -> web.StreamResponse:
         """Write the last ``frames`` and end the stream."""
@@ -174,25 +186,41 @@ async def forwarded(
     request: web.Request,
     received: Received,
     wire: Wire,
+    stream: Callable[[], LazyStream],
     wire_headers: Iterable[str] = (),
     refuse: Callable[[Mapping[str, Any]], None] | None = None,
-) -> web.Response | None:
-    """The provider's own answer when ``received`` can go on unchanged (not streamed, one
-    provider of the same ``wire``: :meth:`Router.lane`), named with the model as asked; None
-    when it must be translated. ``wire_headers``: the client's headers that go with it;
-    ``refuse``: what the endpoint refuses either way (translation checks it itself)."""
-    if received.body.get("stream") or isinstance(received.candidates, DaemonError):
+) -> web.StreamResponse | None:
+    """The provider's own answer when ``received`` can go on unchanged (one provider of the
+    same ``wire``: :func:`daemon.lanes.lane_of`), with the model named as asked: whole, or relayed
+    event by event through the endpoint's ``stream`` (its error frames); None when it must be
+    translated. ``wire_headers``: the client's headers that go with it; ``refuse``: what the
+    endpoint refuses either way (translation checks it itself)."""
+    if isinstance(received.candidates, DaemonError):
         return None
     router = router_of(request)
-    lane = router.lane(received.candidates, wire, received.route)
-    if lane is None:
+    lane = lane_of(router, received.candidates, wire, received.route)
+    body = received.body
+    streamed = bool(body.get("stream"))
+    if lane is None or (streamed and not lane.forwarding.relays(body)):
         return None
     if refuse is not None:
-        refuse(received.body)
+        refuse(body)
     sent = {name: request.headers[name] for name in wire_headers if name in request.headers}
-    answer = await router.forward(lane, received.body, sent)
+    if streamed:
+        return await _relayed(router, lane, received, sent, stream())
+    answer = await forward(router, lane, body, sent)
     answer["model"] = received.requested
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+
+async def _relayed(
+    router: Router, lane: Lane, received: Received, sent: Mapping[str, str], stream: LazyStream
+) -> web.StreamResponse:
+    try:
+        await relay(router, lane, received.body, sent, received.requested, stream.relay)
+    except DaemonError as exc:
+        return await stream.fail(exc)
+    return await stream.close([])
 
 
 def prepare(request: web.Request, received: Received, to_send_params: ToSendParams) -> Prepared:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -98,7 +99,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     router = router_of(request)
     try:
         received = await receive(request)
-        if (whole := await forwarded(request, received, Wire.CHAT_COMPLETIONS)) is not None:
+        stream = partial(_Stream, request, received.requested)
+        if (whole := await forwarded(request, received, Wire.CHAT_COMPLETIONS, stream)) is not None:
             return whole
         prepared = prepare(request, received, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent

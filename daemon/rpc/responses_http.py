@@ -42,6 +42,15 @@ class _Stream(LazyStream):
     def error_frame(self, exc: DaemonError) -> bytes:
         return self.encoder.fail(exc)
 
+    async def relay(self, frames: list[bytes]) -> web.StreamResponse:
+        """A provider's own events (a request relayed whole): a failure after them names the
+        provider's response, numbered after its last event."""
+        if self.response is None:
+            self.encoder.head = _provider_head(frames[0]) or self.encoder.head
+            self.encoder.sequence = 0
+        self.encoder.sequence += len(frames)  # one event per frame, numbered from 0
+        return await super().relay(frames)
+
     async def emit(self, events: list[Event]) -> None:
         frames = self.encoder.feed(events)
         if frames:  # until there is content, a failure can still have its own HTTP status
@@ -55,12 +64,29 @@ class _Stream(LazyStream):
         return await self.close(frames)
 
 
+def _provider_head(frame: bytes) -> dict[str, Any] | None:
+    """The response a relayed stream's first event (``response.created``) opens."""
+    _, _, data = frame.partition(b"\ndata: ")
+    try:
+        event = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    head = event.get("response") if isinstance(event, dict) else None
+    return head if isinstance(head, dict) else None
+
+
 async def responses(request: web.Request) -> web.StreamResponse:
     """``POST /v1/responses``: one chat through the router, as a response or as its events."""
     router = router_of(request)
     try:
         received = await receive(request)
-        whole = await forwarded(request, received, Wire.RESPONSES, refuse=check_refused)
+
+        def stream() -> _Stream:  # (its in-band failure names the response as translation would)
+            return _Stream(
+                request, response_head(received.body, received.requested, next_id("resp_"))
+            )
+
+        whole = await forwarded(request, received, Wire.RESPONSES, stream, refuse=check_refused)
         if whole is not None:
             return whole
         prepared = prepare(request, received, to_send_params)
