@@ -21,11 +21,11 @@ from daemon.adapters.forwarding import Forwarding, Relay
 from daemon.adapters.http import exchange, fetch
 from daemon.adapters.types import Target, Wire
 from daemon.attempts import failed, guarded, no_data, over_time
-from daemon.auth.credentials import Credentials, resolve
+from daemon.auth.credentials import Credentials
 from daemon.errors import DaemonError
 from daemon.providers.model import REQUEST_QUIRKS, Provider
-from daemon.reliability import Cutoff, Deadline
 from daemon.routes import Attempt, CallState, Route, Send, bridge_site, skipped
+from daemon.timers import Cutoff, Deadline
 
 if TYPE_CHECKING:
     from daemon.routing import Router
@@ -56,15 +56,19 @@ def lane_of(
 
 
 async def forward(
-    router: Router, lane: Lane, body: Mapping[str, Any], wire_headers: Mapping[str, str]
-) -> dict[str, Any]:
-    """Send a client's request body to ``lane`` (only the model renamed) and return the
-    provider's answer whole."""
-    state, total_s = router.call_state(None, None, Route.AUTO, None)
+    router: Router,
+    lane: Lane,
+    body: Mapping[str, Any],
+    wire_headers: Mapping[str, str],
+    named_as: str,
+) -> bytes:
+    """Send a client's request to ``lane`` (only the model renamed) and return the provider's
+    answer whole, the model ``named_as`` the client asked."""
+    state, _ = router.call_state(None, None, Route.AUTO, None)
     attempts: list[Attempt] = []
 
-    def attempt(target: Target) -> Awaitable[dict[str, Any]]:  # (no coroutine of its own)
-        return _fetched(router, target, lane.forwarding, body, wire_headers, state, total_s)
+    def attempt(target: Target) -> Awaitable[bytes]:  # (no coroutine of its own)
+        return _fetched(router, target, lane.forwarding, body, wire_headers, named_as, state)
 
     # Each attempt's one timer keeps the total limit too (_fetched); the rest of the call is
     # credential lookups with limits of their own, and waits that stop short of it.
@@ -97,7 +101,7 @@ async def relay(
         return _relayed(router, target, forwarding, body, wire_headers, state, stream, send)
 
     try:
-        with Cutoff(state.deadline):
+        with Cutoff(state.deadline, router.alarms):
             credentials = await _credentials(router, lane, attempts)
             await guarded(router, lane.provider, lane.model, credentials, attempt, state, attempts)
     except TimeoutError:
@@ -109,8 +113,7 @@ async def relay(
 async def _credentials(router: Router, lane: Lane, attempts: list[Attempt]) -> Credentials:
     provider = lane.provider
     try:
-        settings = router.registry.settings(provider.id)
-        return await resolve(provider, settings, router.vault, router.environ)
+        return await router.credentials(provider)
     except DaemonError as exc:
         attempts.append(skipped(provider, lane.model, type(exc).__name__, exc.code))
         raise
@@ -122,16 +125,16 @@ async def _fetched(
     forwarding: Forwarding,
     body: Mapping[str, Any],
     wire_headers: Mapping[str, str],
+    named_as: str,
     state: CallState,
-    total_s: float,
-) -> dict[str, Any]:
+) -> bytes:
     """One forwarded request's whole answer, within the first-byte limit and the call's total
     one (a whole answer has no idle time to watch: one timer does for both)."""
     policy = router.policy
     request = forwarding.request(target, body, wire_headers)
     first_byte = asyncio.get_running_loop().time() + policy.first_byte_timeout_ms / 1000
     try:
-        with Cutoff(min(first_byte, state.deadline)):
+        with Cutoff(min(first_byte, state.deadline), router.alarms):
             payload = await fetch(
                 router.session,
                 request,
@@ -140,9 +143,9 @@ async def _fetched(
             )
     except TimeoutError:
         if state.deadline <= first_byte:
-            raise over_time(total_s) from None
+            raise over_time(policy.total_timeout_ms / 1000) from None
         raise no_data("first byte") from None
-    return forwarding.answer(payload)
+    return forwarding.answer(payload, named_as)
 
 
 async def _relayed(
@@ -164,7 +167,7 @@ async def _relayed(
         map_error=forwarding.map_error,
     )
     try:
-        with Cutoff() as limit, Deadline(limit, policy) as deadline:
+        with Cutoff() as limit, Deadline(limit, policy, router.alarms) as deadline:
             async for payloads in reads:
                 frames = stream.frames(payloads)
                 if frames:

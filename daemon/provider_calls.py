@@ -11,7 +11,7 @@ from daemon.adapters import adapter_for, counter_for
 from daemon.adapters.tokens import estimate_input_tokens, provider_count
 from daemon.adapters.types import ChatCall
 from daemon.attempts import hide_key
-from daemon.auth.credentials import Credentials, resolve
+from daemon.auth.credentials import Credentials
 from daemon.errors import (
     CredentialsMissing,
     DaemonError,
@@ -36,7 +36,7 @@ async def models(router: Router, provider: Provider) -> tuple[str, list[str]]:
     if site is not None and router.bridges is not None:
         try:
             keyless = not await credentials_for(
-                provider, settings, router.vault, router.environ, bridges=router.bridges
+                provider, router.credentials, bridges=router.bridges
             )
         except DaemonError:
             keyless = False  # a record it cannot read: the API path below says so
@@ -44,7 +44,7 @@ async def models(router: Router, provider: Provider) -> tuple[str, list[str]]:
             return "bridge", await router.bridges.models(site)
     if not provider.has(Quirk.NO_MODELS_ENDPOINT) and provider.base_url is not None:
         try:
-            credentials = await resolve(provider, settings, router.vault, router.environ)
+            credentials = await router.credentials(provider)
             target = router.target(provider, "", credentials)
             adapter = adapter_for(provider.family)
             return "live", await adapter.models(
@@ -85,8 +85,7 @@ async def count_tokens(
     if counter is None or route is Route.BRIDGE or provider.base_url is None:
         return estimate_input_tokens(call), True
     try:
-        settings = router.registry.settings(provider.id)
-        credentials = await resolve(provider, settings, router.vault, router.environ)
+        credentials = await router.credentials(provider)
     except CredentialsMissing:
         return estimate_input_tokens(call), True  # counting is no reason to demand a key
     target = router.target(provider, model, credentials)

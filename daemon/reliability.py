@@ -6,12 +6,10 @@ per-provider circuit breaker (open after N consecutive failures, one probe when 
 
 from __future__ import annotations
 
-import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from daemon.errors import ConfigInvalid
@@ -180,107 +178,3 @@ class Breaker:
         self.probing = False
         if self.failures >= self.threshold or self.opened_at is not None:
             self.opened_at = self.clock()
-
-
-class Cutoff:
-    """``asyncio.timeout`` for the running task, as a plain ``with`` block.
-
-    :meth:`expire` (called by the timer when a deadline on the loop's clock is given, or by a
-    :class:`Deadline`) cancels the task; leaving the block turns that cancellation into
-    TimeoutError unless someone else cancelled the task too, exactly as ``asyncio.timeout``
-    does. That one costs 3.5 us entered and left, 6.5 us with a deadline (its awaitable enter
-    and exit, its state machine), on every call; this is a timer handle and two calls.
-    """
-
-    __slots__ = ("_cancelling", "_timer", "_task", "_when", "expired")
-
-    def __init__(self, when: float | None = None) -> None:
-        task = asyncio.current_task()
-        assert task is not None, "a cutoff cancels the task it runs in"
-        self._task = task
-        self._when = when
-        self._cancelling = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self.expired = False
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop the task runs on (on Python 3.11 each ``get_running_loop`` is a getpid)."""
-        return self._task.get_loop()
-
-    def __enter__(self) -> Cutoff:
-        self._cancelling = self._task.cancelling()
-        if self._when is not None:
-            self._timer = self._task.get_loop().call_at(self._when, self.expire)
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if (
-            self.expired
-            and self._task.uncancel() <= self._cancelling
-            and kind is asyncio.CancelledError
-        ):
-            raise TimeoutError from exc
-
-    def expire(self) -> None:
-        """Cancel the task now (once)."""
-        if not self.expired:
-            self.expired = True
-            self._task.cancel()
-
-
-class Deadline:
-    """The first-byte, then idle, limit of one attempt, for the price of a float per read.
-
-    Moving a timeout on every event cancels one timer and schedules another (twice per event
-    when a client is streaming: paused, then renewed). Here renewing only records the time;
-    one watchdog timer wakes when the limit would have expired, re-arms for the limit as it
-    stands by then, and expires its :class:`Cutoff` (which does the cancelling) only when no
-    data came for that long. Paused, it never expires.
-
-    No renewal ever has to move the watchdog either: it never sleeps longer than the idle
-    limit, and a renewal at ``t`` sets the limit to ``t`` plus that (no earlier than the
-    watchdog's wake). Before the first byte it so wakes every idle period on its way to the
-    first-byte limit (once, with the defaults).
-    """
-
-    __slots__ = ("_at", "_idle_s", "_limit", "_loop", "_paused", "_timer")
-
-    def __init__(self, limit: Cutoff, policy: Policy) -> None:
-        self._limit = limit
-        self._loop = limit.loop
-        self._idle_s = policy.idle_timeout_ms / 1000
-        self._paused = False
-        self._at = self._loop.time() + policy.first_byte_timeout_ms / 1000
-        self._timer: asyncio.TimerHandle | None = None
-
-    def __enter__(self) -> Deadline:
-        self._arm(self._loop.time())
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-
-    def pause(self) -> None:
-        self._paused = True
-
-    def renew(self) -> None:
-        self._paused = False
-        self._at = self._loop.time() + self._idle_s
-
-    def _arm(self, now: float) -> None:
-        wake = now + self._idle_s if self._paused else min(self._at, now + self._idle_s)
-        self._timer = self._loop.call_at(wake, self._check)
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if self._paused or now < self._at:
-            self._arm(now)
-        else:
-            self._timer = None
-            self._limit.expire()

@@ -11,15 +11,14 @@ the ``bridges`` package, which the daemon imports lazily: here they are only the
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NotRequired, Protocol, TypedDict
 
 from daemon.adapters.types import Assembly, ChatCall, Event, Usage
-from daemon.auth.credentials import Credentials, Vault, resolve
+from daemon.auth.credentials import Credentials
 from daemon.errors import BridgeUnavailable, CredentialsMissing, DaemonError, Unsupported
-from daemon.providers.lookup import ProviderSettings
 from daemon.providers.model import Provider
 
 Emit = Callable[[list[Event]], Awaitable[None]]  # the events of one upstream read
@@ -101,9 +100,7 @@ def bridge_site(bridges: BridgeService | None, provider: Provider) -> str | None
 
 async def credentials_for(
     provider: Provider,
-    settings: ProviderSettings,
-    vault: Vault,
-    environ: Mapping[str, str],
+    credentials: Callable[[Provider, str | None], Awaitable[Credentials]],
     request_key: str | None = None,
     route: Route = Route.AUTO,
     bridges: BridgeService | None = None,
@@ -115,7 +112,7 @@ async def credentials_for(
             raise no_bridge(provider, bridges)
         return None
     try:
-        return await resolve(provider, settings, vault, environ, request_key)
+        return await credentials(provider, request_key)
     except CredentialsMissing:
         if route is Route.AUTO and bridge_site(bridges, provider) is not None:
             return None

@@ -29,7 +29,7 @@ from daemon.adapters import adapter_for
 from daemon.adapters.checks import check_stop, check_tools
 from daemon.adapters.types import Assembly, ChatCall, Target
 from daemon.attempts import failed, guarded, no_data, over_time
-from daemon.auth.credentials import Credentials, Vault
+from daemon.auth.credentials import Credentials, Vault, resolve
 from daemon.errors import (
     BridgeError,
     DaemonError,
@@ -39,7 +39,7 @@ from daemon.errors import (
 )
 from daemon.providers.lookup import Registry, template_fields
 from daemon.providers.model import AuthStyle, Provider, Quirk
-from daemon.reliability import Breaker, Cutoff, Deadline, Policy
+from daemon.reliability import Breaker, Policy
 from daemon.routes import (
     Attempt,
     BridgeService,
@@ -51,6 +51,9 @@ from daemon.routes import (
     skipped,
     via_bridge,
 )
+from daemon.timers import Alarms, Cutoff, Deadline
+
+PLANS_KEPT = 512
 
 
 @dataclass(slots=True)
@@ -64,6 +67,11 @@ class Router:
     environ: Mapping[str, str]
     breakers: dict[str, Breaker] = field(default_factory=dict)
     bridges: BridgeService | None = None  # set while the daemon runs
+    alarms: Alarms = field(default_factory=Alarms)  # every call's time limits
+    _known: dict[str, tuple[int, Credentials]] = field(default_factory=dict)  # by provider id
+    _plans: dict[tuple[str | None, str | None], tuple[tuple[Provider, str], ...]] = field(
+        default_factory=dict
+    )
 
     def breaker(self, provider_id: str) -> Breaker:
         if provider_id not in self.breakers:
@@ -73,7 +81,23 @@ class Router:
         return self.breakers[provider_id]
 
     def plan(self, provider_name: str | None, model: str | None) -> list[tuple[Provider, str]]:
-        """The (provider, model) candidates for a call, in the order they will be tried."""
+        """The (provider, model) candidates for a call, in the order they will be tried.
+
+        The catalog and the config do not change while the daemon runs, so the same names
+        always plan the same way: each pair is worked out once (a few hundred pairs are kept,
+        the names being the clients')."""
+        key = (provider_name, model)
+        planned = self._plans.get(key)
+        if planned is None:
+            planned = self._plan_anew(provider_name, model)
+            if len(self._plans) >= PLANS_KEPT:
+                self._plans.clear()
+            self._plans[key] = planned
+        return list(planned)
+
+    def _plan_anew(
+        self, provider_name: str | None, model: str | None
+    ) -> tuple[tuple[Provider, str], ...]:
         model = model or self.policy.default_model
         provider_name = provider_name or self._routed(model) or self.policy.default_provider
         if provider_name is None:
@@ -96,7 +120,24 @@ class Router:
         unique: dict[tuple[str, str], tuple[Provider, str]] = {}
         for provider, candidate_model in candidates:
             unique.setdefault((provider.id, candidate_model), (provider, candidate_model))
-        return list(unique.values())
+        return tuple(unique.values())
+
+    async def credentials(self, provider: Provider, request_key: str | None = None) -> Credentials:
+        """The provider's credentials (:func:`resolve`). Keys from the config, the environment
+        or a stored API key stay what they are until a vault record changes (the config and
+        the environment never do while the daemon runs), so they are looked up once per
+        change; an OAuth login is looked up every time, to be renewed before it expires."""
+        if request_key:
+            return Credentials((request_key,), "request")
+        changes = self.vault.changes
+        known = self._known.get(provider.id)
+        if known is not None and known[0] == changes:
+            return known[1]
+        settings = self.registry.settings(provider.id)
+        credentials = await resolve(provider, settings, self.vault, self.environ)
+        if not credentials.oauth:
+            self._known[provider.id] = (changes, credentials)
+        return credentials
 
     def target(self, provider: Provider, model: str, credentials: Credentials) -> Target:
         """Where a request to ``provider`` goes; RequestInvalid when its base URL is unset."""
@@ -140,7 +181,7 @@ class Router:
         state, total_s = self.call_state(emit, timeout_ms, route, conversation_id)
         attempts: list[Attempt] = []
         try:  # (not a helper coroutine: every level of awaits costs each read of a stream)
-            with Cutoff(state.deadline):
+            with Cutoff(state.deadline, self.alarms):
                 return await self._first_success(candidates, call, state, attempts, request_key)
         except TimeoutError:
             raise failed(over_time(total_s), attempts) from None
@@ -171,13 +212,7 @@ class Router:
                 continue
             try:
                 credentials = await credentials_for(
-                    provider,
-                    self.registry.settings(provider.id),
-                    self.vault,
-                    self.environ,
-                    request_key,
-                    state.route,
-                    self.bridges,
+                    provider, self.credentials, request_key, state.route, self.bridges
                 )
             except DaemonError as exc:  # no credentials and no bridge, no bridge when asked
                 route.append(skipped(provider, model, type(exc).__name__, exc.code))
@@ -232,7 +267,7 @@ class Router:
         policy = self.policy
         events = adapter.stream(self.session, target, call, policy.connect_timeout_ms / 1000)
         try:
-            with Cutoff() as limit, Deadline(limit, policy) as deadline:
+            with Cutoff() as limit, Deadline(limit, policy, self.alarms) as deadline:
                 async for batch in events:
                     for event in batch:
                         assembly.add(event)

@@ -76,6 +76,21 @@ async def test_delete_forgets_the_key_and_config_takes_over(
     assert keys_sent(upstream) == ["Bearer sk-test-fallback-0000"]
 
 
+async def test_a_key_stored_or_deleted_between_calls_is_the_next_calls_key(
+    key_daemon: DaemonProcess, upstream: ThreadedUpstream
+) -> None:
+    # The daemon remembers a provider's resolved keys; a change in the vault must end that.
+    async with Client(key_daemon.socket) as daemon:
+        upstream.fake.requests.clear()
+        await daemon.call("chat.send", {"provider": "fake", "messages": HELLO})
+        await daemon.call("auth.apikey.set", {"provider": "fake", "key": STORED, "validate": False})
+        await daemon.call("chat.send", {"provider": "fake", "messages": HELLO})
+        await daemon.call("auth.apikey.delete", {"provider": "fake"})
+        await daemon.call("chat.send", {"provider": "fake", "messages": HELLO})
+    config = "Bearer sk-test-fallback-0000"
+    assert keys_sent(upstream) == [config, f"Bearer {STORED}", config]
+
+
 async def test_a_stored_key_survives_a_restart_and_is_never_on_disk_in_clear(
     upstream: ThreadedUpstream, tmp_path: Path
 ) -> None:

@@ -71,21 +71,25 @@ class Forwarding:
     def request(
         self, target: Target, body: Mapping[str, Any], wire_headers: Mapping[str, str]
     ) -> HttpRequest:
-        """The provider's request: ``body`` with the provider's model name."""
+        """The provider's request: the client's ``body``, with the provider's model name.
+        (Encoded anew: orjson writes a body faster than its bytes can be searched and
+        replaced, at any size.)"""
         url = with_query_key(f"{target.base_url}{self.path}", target)
         accept = "text/event-stream" if body.get("stream") else "application/json"
         sent = {**self.defaults, **wire_headers, **headers(target, accept=accept)}
         return HttpRequest("POST", url, sent, orjson.dumps({**body, "model": target.model}))
 
-    def answer(self, payload: bytes) -> dict[str, Any]:
-        """A whole answer, checked; UpstreamError when it is an error or not an answer."""
+    def answer(self, payload: bytes, named_as: str) -> bytes:
+        """A whole answer, checked, with its model ``named_as`` the client asked;
+        UpstreamError when it is an error or not an answer."""
         answer = json_object(payload)
         if answer.get("error"):
             raise error_from_body(answer, status=200)
         listed = answer.get(self.items)
         if not isinstance(listed, list) or len(listed) < self.least:
             raise UpstreamProtocol(f"the answer has no {self.items}")
-        return answer
+        answer["model"] = named_as
+        return orjson.dumps(answer)
 
     def relays(self, body: Mapping[str, Any]) -> bool:
         """Whether a streamed request can be relayed, not translated (see StreamForm)."""

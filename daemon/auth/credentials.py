@@ -38,6 +38,12 @@ class Vault(Protocol):
         """Where the provider's stored record was moved because it did not open, if it was."""
         ...
 
+    @property
+    def changes(self) -> int:
+        """Grows whenever a stored record may have changed: what was resolved before it may
+        not hold."""
+        ...
+
 
 class EmptyVault:
     """A vault with nothing in it."""
@@ -55,6 +61,10 @@ class EmptyVault:
 
     def set_aside(self, provider: str) -> str | None:
         return None
+
+    @property
+    def changes(self) -> int:
+        return 0
 
 
 @dataclass(slots=True)  # not frozen: a frozen __init__ costs a setattr call per field

@@ -49,6 +49,9 @@ class LoginStore(Protocol):
     @property
     def unavailable(self) -> str | None: ...
 
+    @property
+    def changes(self) -> int: ...
+
     def problems(self) -> list[dict[str, str]]: ...
 
 
@@ -77,6 +80,11 @@ class Sessions:
         # Logins minted from config/env keys (Copilot), by (provider, key): never stored.
         self._minted: dict[tuple[str, str], Login] = {}
         self.renewals = 0  # refresh grants sent by this process (benchmarks count them)
+
+    @property
+    def changes(self) -> int:
+        """Grows whenever a stored record may have changed."""
+        return self._store.changes
 
     async def current(self, provider: str, account: str = DEFAULT_ACCOUNT) -> Login | None:
         """The stored login, renewed first when it expires within the margin; None when there

@@ -208,9 +208,8 @@ async def forwarded(
     sent = {name: request.headers[name] for name in wire_headers if name in request.headers}
     if streamed:
         return await _relayed(router, lane, received, sent, stream())
-    answer = await forward(router, lane, body, sent)
-    answer["model"] = received.requested
-    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+    answer = await forward(router, lane, received.body, sent, received.requested)
+    return web.Response(body=answer, content_type="application/json")
 
 
 async def _relayed(

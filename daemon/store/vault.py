@@ -104,6 +104,7 @@ class Vault:
         # None marks a record known to be absent: a provider with no login is asked on every call,
         # and going to disk each time was a sixth of the daemon's work per request.
         self._cache: dict[str, dict[str, Any] | None] = {}
+        self.changes = 0  # grows with every record memory learns (credentials are memoized by it)
         self._locks: dict[str, asyncio.Lock] = {}
         self._holders: dict[str, asyncio.Task[Any]] = {}
         self._problems: list[Problem] = []
@@ -185,6 +186,7 @@ class Vault:
             except Undecryptable:
                 payload = await self._set_aside(name)
         self._cache[name] = payload
+        self.changes += 1
         return payload
 
     def _unseal(self, name: str, envelope: bytes) -> dict[str, Any]:
@@ -239,6 +241,7 @@ class Vault:
         if problem is not None:
             self._report(problem)
         self._cache[name] = dict(payload)
+        self.changes += 1
 
     def _write(self, name: str, payload: dict[str, Any]) -> Problem | None:
         """Under the record's lock; a record there that does not open is set aside first."""
@@ -260,6 +263,7 @@ class Vault:
         async with self._record_lock(name):
             removed = await self._io(self._unlink, name)
         self._cache[name] = None
+        self.changes += 1
         return removed
 
     def _unlink(self, name: str) -> bool:
