@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.adapters import forwarder_for
 from daemon.adapters.common import stream_ended_early
-from daemon.adapters.forwarding import Forwarding, Relay
+from daemon.adapters.forwarding import Forwarding
 from daemon.adapters.http import exchange, fetch
+from daemon.adapters.relay import Relay
 from daemon.adapters.types import Target, Wire
 from daemon.attempts import failed, guarded, no_data, over_time
 from daemon.auth.credentials import Credentials
@@ -165,6 +166,7 @@ async def _relayed(
         forwarding.request(target, body, wire_headers),
         connect_timeout=policy.connect_timeout_ms / 1000,
         map_error=forwarding.map_error,
+        raw="text/event-stream",  # each read as it came: the relay reads what it must
     )
     try:
         with Cutoff() as limit, Deadline(limit, policy, router.alarms) as deadline:

@@ -17,7 +17,8 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.forwarding import MESSAGES_STREAM, Forwarding
+from daemon.adapters.forwarding import Forwarding
+from daemon.adapters.relay import MESSAGES_STREAM
 from daemon.adapters.types import (
     THINKING_BUDGET,
     ChatCall,

@@ -13,8 +13,9 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.forwarding import CHAT_STREAM, Forwarding
+from daemon.adapters.forwarding import Forwarding
 from daemon.adapters.openai_shapes import wire_part, wire_tool_calls
+from daemon.adapters.relay import CHAT_STREAM
 from daemon.adapters.types import (
     ChatCall,
     Event,

@@ -16,8 +16,9 @@ import aiohttp
 import orjson
 
 from daemon.adapters import common
-from daemon.adapters.forwarding import RESPONSES_STREAM, Forwarding
+from daemon.adapters.forwarding import Forwarding
 from daemon.adapters.openai_shapes import image_url
+from daemon.adapters.relay import RESPONSES_STREAM
 from daemon.adapters.types import (
     ChatCall,
     Event,

@@ -28,7 +28,15 @@ from daemon.errors import DaemonError
 from daemon.provider_calls import count_tokens as count_tokens_of
 from daemon.rpc.anthropic_output import StreamEncoder, count_answer, error_frame, message
 from daemon.rpc.anthropic_wire import error_body, to_send_params
-from daemon.rpc.compat import LazyStream, forwarded, json_error, prepare, receive, router_of
+from daemon.rpc.compat import (
+    LazyStream,
+    Relayed,
+    forwarded,
+    json_error,
+    prepare,
+    receive,
+    router_of,
+)
 from daemon.rpc.ids import next_id
 
 # The client's headers that go on with a request sent to an Anthropic provider unchanged: the
@@ -68,8 +76,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
     router = router_of(request)
     try:
         received = await receive(request)
-        stream = partial(_Stream, request, received.requested)
-        whole = await forwarded(request, received, Wire.MESSAGES, stream, WIRE_HEADERS)
+        relayed = partial(Relayed, request, error_body, error_frame)
+        whole = await forwarded(request, received, Wire.MESSAGES, relayed, WIRE_HEADERS)
         if whole is not None:
             return whole
         prepared = prepare(request, received, to_send_params)

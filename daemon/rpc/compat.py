@@ -101,6 +101,20 @@ class LazyStream:
         return self.response
 
 
+class Relayed(LazyStream):
+    """A provider's own events relayed to the client (they open the stream themselves); a
+    failure after them is ``in_band``, the endpoint's own error event."""
+
+    def __init__(
+        self, request: web.Request, error_body: ErrorBody, in_band: Callable[[DaemonError], bytes]
+    ) -> None:
+        super().__init__(request, error_body)
+        self.in_band = in_band
+
+    def error_frame(self, exc: DaemonError) -> bytes:
+        return self.in_band(exc)
+
+
 def json_error(exc: DaemonError, error_body: ErrorBody) -> web.Response:
     """The endpoint's own error body and HTTP status for ``exc``."""
     status, body = error_body(exc)
@@ -191,10 +205,10 @@ async def forwarded(
     refuse: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> web.StreamResponse | None:
     """The provider's own answer when ``received`` can go on unchanged (one provider of the
-    same ``wire``: :func:`daemon.lanes.lane_of`), with the model named as asked: whole, or relayed
-    event by event through the endpoint's ``stream`` (its error frames); None when it must be
-    translated. ``wire_headers``: the client's headers that go with it; ``refuse``: what the
-    endpoint refuses either way (translation checks it itself)."""
+    same ``wire``: :func:`daemon.lanes.lane_of`), with the model named as asked: whole, or
+    relayed event by event through the endpoint's ``stream`` (a :class:`Relayed`, made only
+    then); None when it must be translated. ``wire_headers``: the client's headers that go
+    with it; ``refuse``: what the endpoint refuses either way (translation checks it itself)."""
     if isinstance(received.candidates, DaemonError):
         return None
     router = router_of(request)

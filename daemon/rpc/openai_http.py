@@ -23,6 +23,7 @@ from daemon.provider_calls import models as provider_models
 from daemon.rpc.compat import (
     BRIDGE_SUFFIX,
     LazyStream,
+    Relayed,
     forwarded,
     json_error,
     prepare,
@@ -45,6 +46,10 @@ from daemon.rpc.tool_order import ToolCallOrder
 
 def _error(exc: DaemonError) -> web.Response:
     return json_error(exc, error_body)
+
+
+def _error_chunk(exc: DaemonError) -> bytes:
+    return b"data: " + orjson.dumps(error_body(exc)[1]) + b"\n\n"  # in band, as OpenAI does
 
 
 class _Stream(LazyStream):
@@ -70,7 +75,7 @@ class _Stream(LazyStream):
         return [self._frame({"role": "assistant", "content": ""})]
 
     def error_frame(self, exc: DaemonError) -> bytes:
-        return b"data: " + orjson.dumps(error_body(exc)[1]) + b"\n\n"  # in band, as OpenAI does
+        return _error_chunk(exc)
 
     def _frames(self, events: list[Event]) -> list[bytes]:
         return [self._frame(delta) for event in events if (delta := delta_of(event))]
@@ -99,8 +104,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     router = router_of(request)
     try:
         received = await receive(request)
-        stream = partial(_Stream, request, received.requested)
-        if (whole := await forwarded(request, received, Wire.CHAT_COMPLETIONS, stream)) is not None:
+        relayed = partial(Relayed, request, error_body, _error_chunk)
+        if (
+            whole := await forwarded(request, received, Wire.CHAT_COMPLETIONS, relayed)
+        ) is not None:
             return whole
         prepared = prepare(request, received, to_send_params)
         if not prepared.call.stream:  # refused, failed or answered: all before any byte is sent

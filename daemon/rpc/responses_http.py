@@ -16,6 +16,7 @@ it carries the daemon's token.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import orjson
@@ -42,15 +43,6 @@ class _Stream(LazyStream):
     def error_frame(self, exc: DaemonError) -> bytes:
         return self.encoder.fail(exc)
 
-    async def relay(self, frames: list[bytes]) -> web.StreamResponse:
-        """A provider's own events (a request relayed whole): a failure after them names the
-        provider's response, numbered after its last event."""
-        if self.response is None:
-            self.encoder.head = _provider_head(frames[0]) or self.encoder.head
-            self.encoder.sequence = 0
-        self.encoder.sequence += len(frames)  # one event per frame, numbered from 0
-        return await super().relay(frames)
-
     async def emit(self, events: list[Event]) -> None:
         frames = self.encoder.feed(events)
         if frames:  # until there is content, a failure can still have its own HTTP status
@@ -64,15 +56,39 @@ class _Stream(LazyStream):
         return await self.close(frames)
 
 
-def _provider_head(frame: bytes) -> dict[str, Any] | None:
-    """The response a relayed stream's first event (``response.created``) opens."""
-    _, _, data = frame.partition(b"\ndata: ")
+class _Relayed(LazyStream):
+    """A provider's own Responses events relayed: a failure after them is an ``error`` event
+    and ``response.failed`` naming the provider's response, numbered after its last event."""
+
+    def __init__(self, request: web.Request, body: Mapping[str, Any], model: str) -> None:
+        super().__init__(request, error_body)
+        self.body, self.model = body, model
+        self.first = self.last = b""  # the first and the latest read relayed
+
+    async def relay(self, frames: list[bytes]) -> web.StreamResponse:
+        if self.response is None:
+            self.first = frames[0]
+        self.last = frames[-1]
+        return await super().relay(frames)
+
+    def error_frame(self, exc: DaemonError) -> bytes:
+        head = _data(self.first, first=True).get("response")
+        if not isinstance(head, dict):  # (the provider opened with something else)
+            head = response_head(self.body, self.model, next_id("resp_"))
+        encoder = StreamEncoder(head)
+        number = _data(self.last, first=False).get("sequence_number")
+        encoder.sequence = number + 1 if isinstance(number, int) else 0
+        return encoder.fail(exc)
+
+
+def _data(frames: bytes, *, first: bool) -> dict[str, Any]:
+    """The data of the first or the last event in ``frames``; {} when it is not an object."""
+    parts = frames.partition(b"\ndata: ") if first else frames.rpartition(b"\ndata: ")
     try:
-        event = orjson.loads(data)
+        data = orjson.loads(parts[2].partition(b"\n")[0])
     except orjson.JSONDecodeError:
-        return None
-    head = event.get("response") if isinstance(event, dict) else None
-    return head if isinstance(head, dict) else None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 async def responses(request: web.Request) -> web.StreamResponse:
@@ -81,12 +97,8 @@ async def responses(request: web.Request) -> web.StreamResponse:
     try:
         received = await receive(request)
 
-        def stream() -> _Stream:  # (its in-band failure names the response as translation would)
-            return _Stream(
-                request, response_head(received.body, received.requested, next_id("resp_"))
-            )
-
-        whole = await forwarded(request, received, Wire.RESPONSES, stream, refuse=check_refused)
+        relayed = partial(_Relayed, request, received.body, received.requested)
+        whole = await forwarded(request, received, Wire.RESPONSES, relayed, refuse=check_refused)
         if whole is not None:
             return whole
         prepared = prepare(request, received, to_send_params)

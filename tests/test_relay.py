@@ -1,0 +1,86 @@
+"""The relay of a same-wire stream, read by read: ordinary events go on byte for byte, the
+model is renamed where an event names it, the end and errors are read, garbage is an error."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from daemon.adapters.relay import CHAT_STREAM, MESSAGES_STREAM, Relay
+from daemon.errors import UpstreamProtocol, UpstreamUnavailable
+
+ASKED = "anthropic/claude-x"
+
+
+def event(kind: str, **data: object) -> bytes:
+    return f"event: {kind}\n".encode() + b"data: " + orjson.dumps({"type": kind, **data}) + b"\n\n"
+
+
+def chunk(text: str, finish: str | None = None, model: str = "gpt-x-2024") -> bytes:
+    choice = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+    body = {"id": "c1", "object": "chat.completion.chunk", "model": model, "choices": [choice]}
+    return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+START = event("message_start", message={"id": "m1", "model": "claude-x", "content": []})
+DELTA = event("content_block_delta", index=0, delta={"type": "text_delta", "text": "Hi"})
+STOP = event("message_stop")
+
+
+def test_ordinary_events_go_on_as_they_came_and_the_model_is_renamed_where_named() -> None:
+    relay = Relay(MESSAGES_STREAM, ASKED)
+    out = b"".join(relay.frames([START + DELTA]) + relay.frames([DELTA + STOP]))
+    started = orjson.loads(out.split(b"\n\n")[0].split(b"data: ")[1])
+    assert started["message"]["model"] == ASKED
+    assert out.count(DELTA) == 2  # byte for byte
+    assert out.endswith(STOP)
+    assert relay.done
+
+
+def test_an_event_cut_between_reads_goes_on_once_it_is_whole() -> None:
+    relay = Relay(MESSAGES_STREAM, ASKED)
+    relay.frames([START])
+    assert relay.frames([DELTA[:20]]) == []
+    assert b"".join(relay.frames([DELTA[20:]])) == DELTA
+
+
+def test_a_stream_with_cr_line_ends_is_read_exactly() -> None:
+    relay = Relay(MESSAGES_STREAM, ASKED)
+    crlf = (START + DELTA + STOP).replace(b"\n", b"\r\n")
+    out = b"".join(relay.frames([crlf[:50]]) + relay.frames([crlf[50:]]))
+    assert out.count(b"event: ") == 3
+    assert ASKED.encode() in out
+    assert relay.done
+
+
+def test_chat_chunks_are_renamed_each_and_nothing_after_done_goes_on() -> None:
+    relay = Relay(CHAT_STREAM, "openai/gpt-x")
+    reads = [chunk("a") + chunk("b"), chunk("c", "stop") + b"data: [DONE]\n\n" + chunk("late")]
+    out = b"".join(relay.frames([reads[0]]) + relay.frames([reads[1]]))
+    assert out.count(b'"model":"openai/gpt-x"') == 3
+    assert b"gpt-x-2024" not in out
+    assert out.endswith(b"data: [DONE]\n\n")
+    assert relay.done
+
+
+def test_a_chat_stream_closed_after_its_finish_reason_is_complete_without_done() -> None:
+    relay = Relay(CHAT_STREAM, "openai/gpt-x")
+    relay.frames([chunk("a")])
+    relay.frames([chunk("b")])
+    before = relay.complete
+    relay.frames([chunk("", "stop")])  # passed on unread: the relay looks at it at the end
+    assert (before, relay.complete, relay.done) == (False, True, False)
+
+
+def test_garbage_after_good_events_waits_until_they_went_out() -> None:
+    relay = Relay(MESSAGES_STREAM, ASKED)
+    out = relay.frames([START + DELTA + b'event: content_block_delta\ndata: {"ty\n\n'])
+    assert b"".join(out).endswith(DELTA)
+    assert isinstance(relay.failure, UpstreamProtocol)
+
+
+def test_an_error_event_first_is_the_providers_typed_error() -> None:
+    error = event("error", error={"type": "overloaded_error", "message": "Overloaded"})
+    with pytest.raises(UpstreamUnavailable) as raised:
+        Relay(MESSAGES_STREAM, ASKED).frames([error])
+    assert raised.value.detail == "Overloaded"
