@@ -155,6 +155,10 @@ def test_a_response_reaches_a_responses_provider_whole(daemon: Daemon) -> None:
         "store": False,
         "metadata": {"ticket": "42"},
         "parallel_tool_calls": False,
+        # What translation refuses (chat.send cannot carry it) and the provider takes:
+        "top_p": 0.9,
+        "top_logprobs": 2,
+        "text": {"format": {"type": "json_object"}},
     }
     answer = daemon.post("/v1/responses", body)
     assert answer.status_code == 200, answer.text

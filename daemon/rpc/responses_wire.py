@@ -59,13 +59,18 @@ def _positive(value: Any) -> bool:
     return value not in (None, 0)
 
 
-# Request fields the daemon cannot honour: (field, refused when, why).
-_REFUSED: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
+# Request fields the daemon cannot honour: (field, refused when, why). Those that need state
+# kept between requests are refused on every path; the others only where the request becomes
+# chat.send params (a Responses provider takes them when the request goes on whole).
+_NEEDS_STATE: tuple[tuple[str, Callable[[Any], bool], str], ...] = (
     ("previous_response_id", _given, _STATELESS),
     ("conversation", _given, _STATELESS),
     ("prompt", _given, "stored prompts live on OpenAI's servers; send the text as instructions"),
     ("store", _not_false, _STATELESS),
     ("background", _not_false, "a background response is polled from storage; " + _STATELESS),
+)
+_REFUSED = (
+    *_NEEDS_STATE,
     ("top_p", _given, "chat.send has no nucleus sampling"),
     ("top_logprobs", _positive, "log probabilities are not carried"),
 )
@@ -130,10 +135,17 @@ def to_send_params(body: Mapping[str, Any], provider: str | None, model: str) ->
 
 
 def check_refused(body: Mapping[str, Any]) -> None:
-    """Refuse what the daemon cannot honour, before a request goes on whole: what needs state
-    kept between requests, and server tools (:func:`to_send_params` refuses the same)."""
-    _check_refused(body)
-    _tools(body.get("tools"))
+    """Refuse what the daemon cannot honour even when a request goes on whole to a Responses
+    provider: what needs state kept between requests, and server tools (the daemon runs
+    neither; :func:`to_send_params` refuses these and what chat.send cannot carry)."""
+    for field, refused, why in _NEEDS_STATE:
+        if refused(body.get(field)):
+            raise _unsupported(field, field, why)
+    tools = body.get("tools")
+    for index, tool in enumerate(tools if isinstance(tools, list) else ()):
+        kind = tool.get("type") if isinstance(tool, dict) else "function"
+        if kind != "function":
+            raise _unsupported(f"tool type {kind!r}", f"tools[{index}].type", _TOOL_HINT)
 
 
 def _check_refused(body: Mapping[str, Any]) -> None:
