@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-import orjson
 import pytest
 
 from tests.fakes.families import anthropic_messages, openai_completions, openai_responses
@@ -26,6 +25,7 @@ from tests.fakes.families.script import expected_text
 from tests.fakes.families.server import FakeFamilies, Seen, daemon_config, family_key
 from tests.fakes.families.wire import Wire
 from tests.support.daemon import DaemonProcess, serving_daemon
+from tests.support.sse import sse_events
 from tests.support.upstream import Threaded, threaded_families
 
 WIRES = [openai_completions.WIRE, anthropic_messages.WIRE, openai_responses.WIRE]
@@ -72,18 +72,6 @@ def daemon() -> Iterator[Daemon]:
         config += f'api_key = "{family_key(OPENAI)}"\n'
         with serving_daemon(config=config) as process:
             yield Daemon(process, fake)
-
-
-def sse_events(raw: bytes) -> list[tuple[str, Any]]:
-    events = []
-    for block in raw.decode().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in fields:
-            data = fields["data"]
-            events.append(
-                (fields.get("event", ""), data if data == "[DONE]" else orjson.loads(data))
-            )
-    return events
 
 
 def scenario_model(wire: Wire, provider: str | None = None) -> tuple[str, str]:
@@ -273,7 +261,7 @@ def test_a_relayed_stream_that_breaks_ends_in_the_endpoints_own_error_event(
 ) -> None:
     path, extra, _ = STREAMED[name]
     wire = STREAMED_WIRES[name]
-    model, scenario = scenario_model(wire)
+    model, _ = scenario_model(wire)
     events = daemon.events(path, {"model": f"{model}+fault=malformed", "stream": True, **extra})
     assert streamed_text(events)  # the part before the break came through
     last_name, last = events[-1]

@@ -28,6 +28,7 @@ from daemon.adapters.types import Event, Finish, ReasoningDelta, TextDelta, Tool
 from daemon.errors import UpstreamProtocol, UpstreamUnavailable
 from daemon.rpc.tool_order import JsonEnd, ToolCallOrder
 from tests.support.daemon import DaemonProcess
+from tests.support.sse import sse_events
 from tests.support.wsrpc import Rpc, websocket
 
 # --- the order, pure -----------------------------------------------------------------------------
@@ -397,19 +398,6 @@ def test_completion_chunks_name_each_call_first_and_keep_it_together(
 # --- an upstream that ends in the middle of a call -----------------------------------------------
 
 TRUNCATED = "+interleave+fault=truncated"
-
-
-def sse_events(raw: bytes) -> list[tuple[str, Any]]:
-    """(event name, data) of each SSE event; the name is "" where the wire names none."""
-    events = []
-    for block in raw.decode().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
-        if "data" in lines:
-            data = lines["data"]
-            events.append(
-                (lines.get("event", ""), data if data == "[DONE]" else orjson.loads(data))
-            )
-    return events
 
 
 @pytest.fixture
