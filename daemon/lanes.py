@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from daemon.adapters import forwarder_for
 from daemon.adapters.common import stream_ended_early
 from daemon.adapters.forwarding import Forwarding
-from daemon.adapters.http import exchange, fetch
+from daemon.adapters.http import ErrorMapper, exchange, fetch
 from daemon.adapters.relay import Relay
-from daemon.adapters.types import Target, Wire
+from daemon.adapters.types import HttpRequest, Target, Wire
 from daemon.attempts import failed, guarded, no_data, over_time
 from daemon.auth.credentials import Credentials
 from daemon.errors import DaemonError
@@ -65,11 +65,13 @@ async def forward(
 ) -> bytes:
     """Send a client's request to ``lane`` (only the model renamed) and return the provider's
     answer whole, the model ``named_as`` the client asked."""
-    state, _ = router.call_state(None, None, Route.AUTO, None)
+    state, total_s = router.call_state(None, None, Route.AUTO, None)
     attempts: list[Attempt] = []
+    forwarding = lane.forwarding
 
     def attempt(target: Target) -> Awaitable[bytes]:  # (no coroutine of its own)
-        return _fetched(router, target, lane.forwarding, body, wire_headers, named_as, state)
+        request = forwarding.request(target, body, wire_headers)
+        return _fetched(router, request, forwarding, named_as, state, total_s)
 
     # Each attempt's one timer keeps the total limit too (_fetched); the rest of the call is
     # credential lookups with limits of their own, and waits that stop short of it.
@@ -98,8 +100,9 @@ async def relay(
     forwarding = lane.forwarding
 
     def attempt(target: Target) -> Awaitable[None]:  # (no coroutine of its own)
+        request = forwarding.request(target, body, wire_headers)
         stream = Relay(forwarding.stream, named_as)
-        return _relayed(router, target, forwarding, body, wire_headers, state, stream, send)
+        return _relayed(router, request, forwarding.map_error, state, stream, send)
 
     try:
         with Cutoff(state.deadline, router.alarms):
@@ -122,17 +125,15 @@ async def _credentials(router: Router, lane: Lane, attempts: list[Attempt]) -> C
 
 async def _fetched(
     router: Router,
-    target: Target,
+    request: HttpRequest,
     forwarding: Forwarding,
-    body: Mapping[str, Any],
-    wire_headers: Mapping[str, str],
     named_as: str,
     state: CallState,
+    total_s: float,
 ) -> bytes:
     """One forwarded request's whole answer, within the first-byte limit and the call's total
     one (a whole answer has no idle time to watch: one timer does for both)."""
     policy = router.policy
-    request = forwarding.request(target, body, wire_headers)
     first_byte = asyncio.get_running_loop().time() + policy.first_byte_timeout_ms / 1000
     try:
         with Cutoff(min(first_byte, state.deadline), router.alarms):
@@ -144,17 +145,15 @@ async def _fetched(
             )
     except TimeoutError:
         if state.deadline <= first_byte:
-            raise over_time(policy.total_timeout_ms / 1000) from None
+            raise over_time(total_s) from None
         raise no_data("first byte") from None
     return forwarding.answer(payload, named_as)
 
 
 async def _relayed(
     router: Router,
-    target: Target,
-    forwarding: Forwarding,
-    body: Mapping[str, Any],
-    wire_headers: Mapping[str, str],
+    request: HttpRequest,
+    map_error: ErrorMapper,
     state: CallState,
     stream: Relay,
     send: Send,
@@ -163,9 +162,9 @@ async def _relayed(
     policy = router.policy
     reads = exchange(
         router.session,
-        forwarding.request(target, body, wire_headers),
+        request,
         connect_timeout=policy.connect_timeout_ms / 1000,
-        map_error=forwarding.map_error,
+        map_error=map_error,
         raw="text/event-stream",  # each read as it came: the relay reads what it must
     )
     try:

@@ -136,7 +136,7 @@ class Relay:
                 frames.append(b"\n\n".join(run) + b"\n\n")
                 run = []
             try:
-                frames += self._each(SseParser().payloads(block + b"\n\n"), raising=True)
+                frames += [self._frame(p) for p in SseParser().payloads(block + b"\n\n")]
             except UpstreamError as exc:
                 if not frames:
                     raise
@@ -174,9 +174,9 @@ class Relay:
         self._recent = (self._recent[1], block)
         return block[:at] + self._new + block[at + len(old) :]
 
-    def _each(self, payloads: list[bytes], raising: bool = False) -> list[bytes]:
+    def _each(self, payloads: list[bytes]) -> list[bytes]:
         """Each payload read and framed; a failure after some of them waits in
-        :attr:`failure` unless ``raising``."""
+        :attr:`failure`."""
         frames = []
         for payload in payloads:
             if self.done:
@@ -184,7 +184,7 @@ class Relay:
             try:
                 frames.append(self._frame(payload))
             except UpstreamError as exc:
-                if not frames or raising:
+                if not frames:
                     raise
                 self.failure = exc
                 break
