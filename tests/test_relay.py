@@ -44,6 +44,15 @@ def test_an_event_cut_between_reads_goes_on_once_it_is_whole() -> None:
     assert b"".join(relay.frames([DELTA[20:]])) == DELTA
 
 
+def test_a_chat_chunk_cut_anywhere_goes_on_whole_once_it_is_whole() -> None:
+    relay = Relay(CHAT_STREAM, "openai/gpt-x")
+    renamed = [c.replace(b"gpt-x-2024", b"openai/gpt-x") for c in (chunk("a"), chunk("b"))]
+    assert relay.frames([chunk("a")]) == renamed[:1]
+    for cut in (1, 7, len(chunk("b")) - 1):
+        assert relay.frames([chunk("b")[:cut]]) == []
+        assert relay.frames([chunk("b")[cut:]]) == renamed[1:]
+
+
 def test_a_stream_with_cr_line_ends_is_read_exactly() -> None:
     relay = Relay(MESSAGES_STREAM, ASKED)
     crlf = (START + DELTA + STOP).replace(b"\n", b"\r\n")
@@ -84,3 +93,32 @@ def test_an_error_event_first_is_the_providers_typed_error() -> None:
     with pytest.raises(UpstreamUnavailable) as raised:
         Relay(MESSAGES_STREAM, ASKED).frames([error])
     assert raised.value.detail == "Overloaded"
+
+
+def test_a_chat_chunk_that_does_not_name_the_model_is_read_and_still_named_as_asked() -> None:
+    relay = Relay(CHAT_STREAM, "openai/gpt-x")
+    unnamed = b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"b"}}]}\n\n'
+    out = b"".join(relay.frames([chunk("a") + unnamed + chunk("c", "stop")]))
+    texts = [orjson.loads(line[6:]) for line in out.split(b"\n\n") if line]
+    assert [t["choices"][0]["delta"]["content"] for t in texts] == ["a", "b", "c"]
+    assert [t.get("model") for t in texts] == ["openai/gpt-x", None, "openai/gpt-x"]
+    assert relay.complete
+
+
+def test_an_error_chunk_amid_good_chunks_waits_until_they_went_out() -> None:
+    relay = Relay(CHAT_STREAM, "openai/gpt-x")
+    error = b'data: {"error":{"message":"Overloaded","type":"server_error"}}\n\n'
+    out = b"".join(relay.frames([chunk("a") + chunk("b") + error + chunk("late")]))
+    assert out.count(b'"model":"openai/gpt-x"') == 2
+    assert b"late" not in out
+    assert isinstance(relay.failure, UpstreamUnavailable)
+
+
+def test_comments_and_id_lines_are_read_and_every_event_still_goes_on() -> None:
+    relay = Relay(MESSAGES_STREAM, ASKED)
+    odd = b": keep-alive\n\nid: 7\n" + DELTA
+    out = b"".join(relay.frames([START + odd + STOP]))
+    assert out.count(b"event: ") == 3
+    assert out.count(DELTA) == 1
+    assert ASKED.encode() in out
+    assert relay.done

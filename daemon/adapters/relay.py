@@ -1,19 +1,22 @@
 """A provider's event stream relayed to a client of the same wire, the model renamed.
 
 Most of a stream needs no reading: text deltas, tool-call fragments and pings go to the client
-as the provider wrote them. The relay reads only the events it must: those that name the model
-(renamed as the client asked), end the stream, or report an error (raised, for the endpoint to
-say in its own shape). Each event of a read is checked for its shape (one ``event:`` line where
-the wire names them, then one ``data:`` line holding an object) and passed on as it came when
-it is an ordinary one; any other event (one to read, a comment, an event cut short) is parsed,
-so garbage is still an error; a stream with CR line ends is parsed throughout. Every Chat
-Completions chunk names the model: the provider's exact ``"model":...`` bytes, learnt from its
-first chunk, are replaced in each ordinary chunk. Byte searches use ``find``: ``bytes in
-bytes`` first tries its needle as an integer, which costs an exception each time.
+as the provider wrote them. A read's runs of ordinary events (one ``event:`` line of a type not
+to read, where the wire names them, then one ``data:`` line holding an object, then a blank
+line) are found by one regular expression and go on whole, the provider's exact
+``"model":...`` bytes replaced with the name the client asked (learnt from the first event
+that names the model; a run naming a model any other way is read). The relay reads the rest:
+errors (raised, for the endpoint to say in its own shape), the end of the stream, the first
+event naming the model, and anything of another shape (a comment, an event cut short), so
+garbage is still an error. A stream with CR line ends is read throughout. Byte searches use
+``find``: ``bytes in bytes`` first tries its needle as an integer, which costs an exception
+each time.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
@@ -23,6 +26,7 @@ from daemon.adapters.sse import SseParser
 from daemon.errors import UpstreamError, UpstreamProtocol
 
 _DONE = b"[DONE]"
+_MODEL = b'"model"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +44,29 @@ class StreamForm:
     # several calls interleave; the daemon's own chat output never does, so such a stream
     # with tools is translated, not relayed.
     calls_kept_together: bool = True
-    # The types of the events the relay must read (named wires), as their event lines say.
-    read: frozenset[bytes] = field(init=False)
+    # A run of ordinary events, before the model's bytes are learnt and after; the end event
+    # in the ordinary shape.
+    unnamed: re.Pattern[bytes] = field(init=False)
+    plain: re.Pattern[bytes] = field(init=False)
+    ending: re.Pattern[bytes] = field(init=False)
 
     def __post_init__(self) -> None:
-        read = self.ends | self.named_model | {"error"}
-        object.__setattr__(self, "read", frozenset(kind.encode() for kind in read))
+        read = self.ends | {"error"}
+        object.__setattr__(self, "unnamed", self._run_of(read | self.named_model))
+        object.__setattr__(self, "plain", self._run_of(read))
+        ends = b"|".join(re.escape(kind.encode()) for kind in sorted(self.ends))
+        last = (
+            rb"event: (?:%s)\ndata: \{[^\n]*\}\n\n" % ends if self.named else rb"data: \[DONE\]\n\n"
+        )
+        object.__setattr__(self, "ending", re.compile(last))
+
+    def _run_of(self, read: Iterable[str]) -> re.Pattern[bytes]:
+        """Events of the ordinary shape (Chat Completions: not an error object), none of the
+        types in ``read``."""
+        if not self.named:
+            return re.compile(rb'(?:data: \{(?!"error")[^\n]*\}\n\n)*')
+        types = b"|".join(re.escape(kind.encode()) for kind in sorted(read))
+        return re.compile(rb"(?:event: (?!(?:%s)\n)[^\n]*\ndata: \{[^\n]*\}\n\n)*" % types)
 
 
 CHAT_STREAM = StreamForm(
@@ -94,7 +115,7 @@ class Relay:
         self._parser: SseParser | None = None  # a stream with CR line ends: read exactly
         self._old: bytes | None = None  # the provider's ``"model":...`` bytes (Chat Completions)
         self._new = b'"model":' + orjson.dumps(named_as)
-        self._recent = (b"", b"")  # the last two chunks passed on unread
+        self._recent: tuple[bytes, ...] = (b"",)  # the last two chunks passed on unread
 
     @property
     def complete(self) -> bool:
@@ -106,89 +127,71 @@ class Relay:
         """The client's bytes for one network read (its whole events; the rest waits). A
         failure after some events waits in :attr:`failure`, so that those reach the client."""
         chunk = reads[0] if len(reads) == 1 else b"".join(reads)
-        if self._parser is not None or chunk.find(b"\r") >= 0:
-            if self._parser is None:
-                self._parser = SseParser()
-            chunk, self._rest = self._rest + chunk, b""
-            return self._each(self._parser.payloads(chunk))
-        buffer = self._rest + chunk if self._rest else chunk
-        end = buffer.rfind(b"\n\n")
-        if end < 0:
-            self._rest = buffer
-            return []
-        whole, self._rest = buffer[: end + 2], buffer[end + 2 :]
-        return self._blocks(whole)
-
-    def _blocks(self, whole: bytes) -> list[bytes]:
-        """``whole`` (events that end in a blank line) event by event: the runs of ordinary
-        events go on as they came, the others are read."""
         frames: list[bytes] = []
-        run: list[bytes] = []
-        ordinary = self._ordinary_named if self.form.named else self._ordinary_chunk
-        for block in whole.split(b"\n\n")[:-1]:
-            if self.done:
-                break
-            passed = ordinary(block)
-            if passed is not None:
-                run.append(passed)
-                continue
-            if run:
-                frames.append(b"\n\n".join(run) + b"\n\n")
-                run = []
-            try:
-                frames += [self._frame(p) for p in SseParser().payloads(block + b"\n\n")]
-            except UpstreamError as exc:
-                if not frames:
-                    raise
-                self.failure = exc
-                return frames
-        if run:
-            frames.append(b"\n\n".join(run) + b"\n\n")
+        try:
+            if self._parser is not None or chunk.find(b"\r") >= 0:
+                if self._parser is None:
+                    self._parser = SseParser()
+                chunk, self._rest = self._rest + chunk, b""
+                self._read(self._parser.payloads(chunk), frames)
+            else:
+                self._relay(chunk, frames)
+        except UpstreamError as exc:
+            if not frames:
+                raise
+            self.failure = exc
         return frames
 
-    def _ordinary_named(self, block: bytes) -> bytes | None:
-        """``block`` when it is one ``event:`` line of a type not to read, then one ``data:``
-        line holding an object; else None."""
-        if not block.startswith(b"event: "):
-            return None
-        eol = block.find(b"\n", 7)
-        if block[7:eol] in self.form.read or not block.startswith(b"data: {", eol + 1):
-            return None
-        return block if block.endswith(b"}") and block.find(b"\n", eol + 1) < 0 else None
+    def _relay(self, chunk: bytes, frames: list[bytes]) -> None:
+        """The read's whole events: its runs of ordinary events as they came (renamed), each
+        other event read, until the end event."""
+        buffer = self._rest + chunk if self._rest else chunk
+        size = buffer.rfind(b"\n\n") + 2
+        if size < 2:
+            self._rest = buffer
+            return
+        whole, self._rest = buffer[:size], buffer[size:]
+        if self._old is None and not self.form.named:
+            self._learn_from(whole[: whole.find(b"\n")])
+        at = 0
+        while at < size and not self.done:
+            runs = self.form.unnamed if self._old is None else self.form.plain
+            end = runs.match(whole, at).end()  # type: ignore[union-attr]
+            if end > at:
+                self._pass(whole[at:end], frames)
+            if end == size:
+                return
+            last = self._old is not None and self.form.ending.match(whole, end)
+            if last:  # the end event, as a run of one
+                self._pass(whole[end : last.end()], frames)
+                self.done = True
+                return
+            at = whole.find(b"\n\n", end) + 2
+            self._read(SseParser().payloads(whole[end:at]), frames)
 
-    def _ordinary_chunk(self, block: bytes) -> bytes | None:
-        """``block`` renamed, when it is one ``data:`` line holding a chunk that names the
-        model as the provider's first chunk did, and is no error; else None. (``find``, not
-        ``in``: ``bytes in bytes`` first tries the needle as an integer, an exception each.)"""
+    def _pass(self, run: bytes, frames: list[bytes]) -> None:
+        """A run of ordinary events as the client gets them: renamed when every ``"model"``
+        in it is the provider's as learnt, else read."""
         old = self._old
-        if (
-            old is None
-            or not block.startswith(b"data: {")
-            or not block.endswith(b"}")
-            or block.startswith(b'data: {"error"')
-        ):
-            return None
-        at = block.find(old)
-        if at < 0 or block.find(b"\n") >= 0:
-            return None
-        self._recent = (self._recent[1], block)
-        return block[:at] + self._new + block[at + len(old) :]
+        named = run.count(_MODEL)
+        if named and (old is None or run.count(old) != named):
+            self._read(SseParser().payloads(run), frames)
+            return
+        if self.form.finish_in_choices:
+            self._remember(run)
+        frames.append(run.replace(old, self._new) if named and old is not None else run)
 
-    def _each(self, payloads: list[bytes]) -> list[bytes]:
-        """Each payload read and framed; a failure after some of them waits in
-        :attr:`failure`."""
-        frames = []
+    def _remember(self, run: bytes) -> None:
+        """Keep the last two chunks passed on unread (a finish reason may be in either)."""
+        last = run.rsplit(b"\n\n", 3)[-3:-1]  # its last two chunks, or its one
+        self._recent = (self._recent[-1], *last)[-2:]
+
+    def _read(self, payloads: list[bytes], frames: list[bytes]) -> None:
+        """Each payload read and framed, until the end event."""
         for payload in payloads:
             if self.done:
-                break
-            try:
-                frames.append(self._frame(payload))
-            except UpstreamError as exc:
-                if not frames:
-                    raise
-                self.failure = exc
-                break
-        return frames
+                return
+            frames.append(self._frame(payload))
 
     def _frame(self, payload: bytes) -> bytes:
         form = self.form
@@ -219,6 +222,17 @@ class Relay:
             raise UpstreamProtocol("the provider sent an event without a type")
         self.done = kind in form.ends
         return b"event: " + kind.encode() + b"\ndata: " + payload + b"\n\n"
+
+    def _learn_from(self, line: bytes) -> None:
+        """Learn the model's bytes from a stream's first chunk (``data: {...}``)."""
+        if not line.startswith(b"data: {"):
+            return
+        try:
+            chunk = orjson.loads(line[6:])
+        except orjson.JSONDecodeError:
+            return  # read, and so refused, with the read's other events
+        if isinstance(chunk, dict):
+            self._learn(line, chunk.get("model"))
 
     def _learn(self, payload: bytes, model: object) -> None:
         """Remember how the provider writes its model's name, to replace it in bulk."""
