@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from daemon.adapters.relay import CHAT_STREAM, MESSAGES_STREAM, Relay
+from daemon.adapters.relay import CHAT_STREAM, MESSAGES_STREAM, Relay, StreamForm
 from daemon.errors import UpstreamProtocol, UpstreamUnavailable
 
 ASKED = "anthropic/claude-x"
@@ -121,4 +121,22 @@ def test_comments_and_id_lines_are_read_and_every_event_still_goes_on() -> None:
     assert out.count(b"event: ") == 3
     assert out.count(DELTA) == 1
     assert ASKED.encode() in out
+    assert relay.done
+
+
+def test_event_types_that_share_a_prefix_are_told_apart() -> None:
+    form = StreamForm(
+        named=True,
+        holder="message",
+        ends=frozenset({"stop"}),
+        named_model=frozenset({"st", "start"}),
+    )
+    relay = Relay(form, ASKED)
+    start = event("start", message={"model": "claude-x"})
+    ordinary = event("sta", text="x") + event("starts", text="y")
+    out = b"".join(relay.frames([start + event("st", message={"model": "claude-x"}) + ordinary]))
+    assert out.count(ASKED.encode()) == 2  # both types that name the model were renamed
+    assert out.endswith(ordinary)  # the near-misses went on as they came
+    assert not relay.done
+    assert b"".join(relay.frames([event("stop")])) == event("stop")
     assert relay.done

@@ -44,29 +44,42 @@ class StreamForm:
     # several calls interleave; the daemon's own chat output never does, so such a stream
     # with tools is translated, not relayed.
     calls_kept_together: bool = True
-    # A run of ordinary events, before the model's bytes are learnt and after; the end event
-    # in the ordinary shape.
-    unnamed: re.Pattern[bytes] = field(init=False)
+    # A run of ordinary events: of the ordinary shape, of no type to read (named wires: none
+    # that names the model or ends the stream); Chat Completions: no error object.
     plain: re.Pattern[bytes] = field(init=False)
-    ending: re.Pattern[bytes] = field(init=False)
+    # One event of the ordinary shape that names the model or ends the stream (its type in
+    # group 1); Chat Completions: ``data: [DONE]``.
+    single: re.Pattern[bytes] = field(init=False)
+    single_ends: frozenset[bytes] = field(init=False)  # the types in group 1 that end it
 
     def __post_init__(self) -> None:
-        read = self.ends | {"error"}
-        object.__setattr__(self, "unnamed", self._run_of(read | self.named_model))
-        object.__setattr__(self, "plain", self._run_of(read))
-        ends = b"|".join(re.escape(kind.encode()) for kind in sorted(self.ends))
-        last = (
-            rb"event: (?:%s)\ndata: \{[^\n]*\}\n\n" % ends if self.named else rb"data: \[DONE\]\n\n"
-        )
-        object.__setattr__(self, "ending", re.compile(last))
+        if self.named:
+            singles = _one_of(self.ends | self.named_model)
+            read = _one_of(self.ends | self.named_model | {"error"})
+            # Possessive: an ordinary run never gives back what it matched.
+            plain = rb"(?:event: (?!%s\n)[^\n]*+\ndata: \{[^\n]*\}\n\n)*+" % read
+            single = rb"event: (%s)\ndata: \{[^\n]*\}\n\n" % singles
+            ends = frozenset(kind.encode() for kind in self.ends)
+        else:
+            plain = rb'(?:data: \{(?!"error")[^\n]*\}\n\n)*+'
+            single, ends = rb"data: (\[DONE\])\n\n", frozenset({_DONE})
+        object.__setattr__(self, "plain", re.compile(plain))
+        object.__setattr__(self, "single", re.compile(single))
+        object.__setattr__(self, "single_ends", ends)
 
-    def _run_of(self, read: Iterable[str]) -> re.Pattern[bytes]:
-        """Events of the ordinary shape (Chat Completions: not an error object), none of the
-        types in ``read``."""
-        if not self.named:
-            return re.compile(rb'(?:data: \{(?!"error")[^\n]*\}\n\n)*')
-        types = b"|".join(re.escape(kind.encode()) for kind in sorted(read))
-        return re.compile(rb"(?:event: (?!(?:%s)\n)[^\n]*\ndata: \{[^\n]*\}\n\n)*" % types)
+
+def _one_of(kinds: Iterable[str]) -> bytes:
+    """A pattern matching exactly one of ``kinds``, common prefixes written once (the regular
+    expression engine tries alternatives one by one: a third less work per event here)."""
+    return _trie([kind.encode() for kind in kinds])
+
+
+def _trie(words: list[bytes]) -> bytes:
+    tails: dict[bytes, list[bytes]] = {}
+    for word in words:
+        tails.setdefault(word[:1], []).append(word[1:])
+    parts = [re.escape(head) + _trie(rest) if head else b"" for head, rest in sorted(tails.items())]
+    return parts[0] if len(parts) == 1 else b"(?:" + b"|".join(parts) + b")"
 
 
 CHAT_STREAM = StreamForm(
@@ -153,33 +166,36 @@ class Relay:
         whole, self._rest = buffer[:size], buffer[size:]
         if self._old is None and not self.form.named:
             self._learn_from(whole[: whole.find(b"\n")])
-        at = 0
+        at, form = 0, self.form
         while at < size and not self.done:
-            runs = self.form.unnamed if self._old is None else self.form.plain
-            end = runs.match(whole, at).end()  # type: ignore[union-attr]
-            if end > at:
+            end = form.plain.match(whole, at).end()  # type: ignore[union-attr]
+            if end > at and form.named:  # nothing in it names the model
+                frames.append(whole[at:end])
+            elif end > at:
                 self._pass(whole[at:end], frames)
             if end == size:
                 return
-            last = self._old is not None and self.form.ending.match(whole, end)
-            if last:  # the end event, as a run of one
-                self._pass(whole[end : last.end()], frames)
-                self.done = True
-                return
+            one = form.single.match(whole, end) if self._old is not None else None
+            if one is not None:  # the model renamed, once it is learnt; or the end
+                self._pass(whole[end : one.end()], frames)
+                self.done = one[1] in form.single_ends
+                at = one.end()
+                continue
             at = whole.find(b"\n\n", end) + 2
             self._read(SseParser().payloads(whole[end:at]), frames)
 
     def _pass(self, run: bytes, frames: list[bytes]) -> None:
         """A run of ordinary events as the client gets them: renamed when every ``"model"``
         in it is the provider's as learnt, else read."""
-        old = self._old
         named = run.count(_MODEL)
-        if named and (old is None or run.count(old) != named):
+        # split and join: one pass that also counts, where count and replace make three
+        pieces = run.split(self._old) if named and self._old is not None else [run]
+        if len(pieces) - 1 != named:
             self._read(SseParser().payloads(run), frames)
             return
         if self.form.finish_in_choices:
             self._remember(run)
-        frames.append(run.replace(old, self._new) if named and old is not None else run)
+        frames.append(self._new.join(pieces) if named else run)
 
     def _remember(self, run: bytes) -> None:
         """Keep the last two chunks passed on unread (a finish reason may be in either)."""
@@ -240,7 +256,8 @@ class Relay:
             return
         name = orjson.dumps(model)
         self._old = next(
-            (pair for pair in (b'"model":' + name, b'"model": ' + name) if pair in payload), None
+            (pair for pair in (b'"model":' + name, b'"model": ' + name) if payload.find(pair) >= 0),
+            None,
         )
 
 

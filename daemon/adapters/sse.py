@@ -2,7 +2,8 @@
 
 Bytes go in as they arrive, split anywhere (even inside a CRLF or a UTF-8 sequence); complete
 events come out. Only what LLM providers use is kept: ``event`` and ``data`` fields; comments
-(``:`` lines, e.g. keep-alives), ``id`` and ``retry`` are dropped.
+(``:`` lines, e.g. keep-alives), ``id`` and ``retry`` are dropped. Byte searches use ``find``:
+``bytes in bytes`` first tries its needle as an integer, which costs an exception each time.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class SseParser:
     def feed(self, chunk: bytes) -> list[SseEvent]:
         """Parse ``chunk`` together with what was left over from the previous one."""
         buffer = self._buffer + chunk
-        if b"\r" not in buffer and not self._data and not self._event:
+        if buffer.find(b"\r") < 0 and not self._data and not self._event:
             return self._feed_lf(buffer)  # LF-only, as providers send: whole events at once
         events: list[SseEvent] = []
         start = 0
@@ -64,7 +65,7 @@ class SseParser:
         if _only_data_blocks(buffer):  # what OpenAI-style streams send: one split reads them
             self._buffer = b""
             return buffer[6:-2].split(b"\n\ndata: ")
-        if b"\r" not in buffer:
+        if buffer.find(b"\r") < 0:
             *blocks, rest = buffer.split(b"\n\n")
             found = [_plain_data(block) for block in blocks]
             if None not in found:
@@ -128,7 +129,7 @@ def _only_data_blocks(buffer: bytes) -> bool:
         buffer.startswith(b"data: ")
         and buffer.endswith(b"\n\n")
         and buffer.count(b"\n") == 2 * buffer.count(b"\n\ndata: ") + 2
-        and b"\r" not in buffer
+        and buffer.find(b"\r") < 0
     )
 
 
@@ -137,10 +138,10 @@ def _plain_data(block: bytes) -> bytes | None:
     ``event: N`` then ``data: X`` (what the line-by-line parse would make of it), else None.
     Taken between events only, when nothing of another event is pending."""
     if block.startswith(b"data: "):
-        return None if b"\n" in block else block[6:]
+        return None if block.find(b"\n") >= 0 else block[6:]
     if block.startswith(b"event: "):
         _, newline, data = block.partition(b"\n")
-        if newline and data.startswith(b"data: ") and b"\n" not in data:
+        if newline and data.startswith(b"data: ") and data.find(b"\n") < 0:
             return data[6:]
     return None
 
