@@ -3,14 +3,14 @@
 Most of a stream needs no reading: text deltas, tool-call fragments and pings go to the client
 as the provider wrote them. A read's runs of ordinary events (one ``event:`` line of a type not
 to read, where the wire names them, then one ``data:`` line holding an object, then a blank
-line) are found by one regular expression and go on whole, the provider's exact
-``"model":...`` bytes replaced with the name the client asked (learnt from the first event
-that names the model; a run naming a model any other way is read). The relay reads the rest:
-errors (raised, for the endpoint to say in its own shape), the end of the stream, the first
-event naming the model, and anything of another shape (a comment, an event cut short), so
-garbage is still an error. A stream with CR line ends is read throughout. Byte searches use
-``find``: ``bytes in bytes`` first tries its needle as an integer, which costs an exception
-each time.
+line) are found by one regular expression and go on whole. The events that name the model
+(every Chat Completions chunk; a named wire's few, matched one at a time) get the provider's
+exact ``"model":...`` bytes replaced with the name the client asked, learnt from the first
+such event; one naming a model any other way is read. The relay reads the rest: errors
+(raised, for the endpoint to say in its own shape), the first event naming the model, and
+anything of another shape (a comment, an event cut short), so garbage is still an error. A
+stream with CR line ends is read throughout. Byte searches use ``find``: ``bytes in bytes``
+first tries its needle as an integer, which costs an exception each time.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class Relay:
         self.failure: UpstreamError | None = None  # raise once the frames before it are sent
         self._rest = b""  # the start of an event the next read completes
         self._parser: SseParser | None = None  # a stream with CR line ends: read exactly
-        self._old: bytes | None = None  # the provider's ``"model":...`` bytes (Chat Completions)
+        self._old: bytes | None = None  # the provider's ``"model":...`` bytes, once learnt
         self._new = b'"model":' + orjson.dumps(named_as)
         self._recent: tuple[bytes, ...] = (b"",)  # the last two chunks passed on unread
 
@@ -156,8 +156,8 @@ class Relay:
         return frames
 
     def _relay(self, chunk: bytes, frames: list[bytes]) -> None:
-        """The read's whole events: its runs of ordinary events as they came (renamed), each
-        other event read, until the end event."""
+        """The read's whole events: its runs of ordinary events as they came (Chat Completions:
+        renamed), the events naming the model renamed, any other event read, until the end."""
         buffer = self._rest + chunk if self._rest else chunk
         size = buffer.rfind(b"\n\n") + 2
         if size < 2:
