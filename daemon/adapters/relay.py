@@ -127,7 +127,7 @@ class Relay:
         self._rest = b""  # the start of an event the next read completes
         self._parser: SseParser | None = None  # a stream with CR line ends: read exactly
         self._old: bytes | None = None  # the provider's ``"model":...`` bytes, once learnt
-        self._new = b'"model":' + orjson.dumps(named_as)
+        self._new = _MODEL + b":" + orjson.dumps(named_as)
         self._recent: tuple[bytes, ...] = (b"",)  # the last two chunks passed on unread
 
     @property
@@ -169,10 +169,11 @@ class Relay:
         at, form = 0, self.form
         while at < size and not self.done:
             end = form.plain.match(whole, at).end()  # type: ignore[union-attr]
-            if end > at and form.named:  # nothing in it names the model
-                frames.append(whole[at:end])
-            elif end > at:
-                self._pass(whole[at:end], frames)
+            if end > at:  # a named wire's run names no model: nothing to rename
+                if form.named:
+                    frames.append(whole[at:end])
+                else:
+                    self._pass(whole[at:end], frames)
             if end == size:
                 return
             one = form.single.match(whole, end) if self._old is not None else None
@@ -252,11 +253,15 @@ class Relay:
 
     def _learn(self, payload: bytes, model: object) -> None:
         """Remember how the provider writes its model's name, to replace it in bulk."""
-        if self._old is not None or not isinstance(model, str) or payload.count(b'"model"') != 1:
+        if self._old is not None or not isinstance(model, str) or payload.count(_MODEL) != 1:
             return
         name = orjson.dumps(model)
         self._old = next(
-            (pair for pair in (b'"model":' + name, b'"model": ' + name) if payload.find(pair) >= 0),
+            (
+                pair
+                for pair in (_MODEL + b":" + name, _MODEL + b": " + name)
+                if payload.find(pair) >= 0
+            ),
             None,
         )
 

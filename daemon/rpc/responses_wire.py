@@ -138,20 +138,22 @@ def check_refused(body: Mapping[str, Any]) -> None:
     """Refuse what the daemon cannot honour even when a request goes on whole to a Responses
     provider: what needs state kept between requests, and server tools (the daemon runs
     neither; :func:`to_send_params` refuses these and what chat.send cannot carry)."""
-    for field, refused, why in _NEEDS_STATE:
-        if refused(body.get(field)):
-            raise _unsupported(field, field, why)
+    _refuse(body, _NEEDS_STATE)
     tools = body.get("tools")
     for index, tool in enumerate(tools if isinstance(tools, list) else ()):
-        kind = tool.get("type") if isinstance(tool, dict) else "function"
-        if kind != "function":
-            raise _unsupported(f"tool type {kind!r}", f"tools[{index}].type", _TOOL_HINT)
+        _function_only(tool, f"tools[{index}]")
+
+
+def _refuse(
+    body: Mapping[str, Any], fields: tuple[tuple[str, Callable[[Any], bool], str], ...]
+) -> None:
+    for field, refused, why in fields:
+        if refused(body.get(field)):
+            raise _unsupported(field, field, why)
 
 
 def _check_refused(body: Mapping[str, Any]) -> None:
-    for field, refused, why in _REFUSED:
-        if refused(body.get(field)):
-            raise _unsupported(field, field, why)
+    _refuse(body, _REFUSED)
     include = body.get("include") or []
     if not isinstance(include, list):
         raise _invalid("include", "must be an array")
@@ -353,15 +355,20 @@ def _tools(tools: Any) -> Any:
 def _tool(tool: Any, field: str) -> Any:
     if not isinstance(tool, dict):
         return tool
-    kind = tool.get("type")
-    if kind != "function":
-        raise _unsupported(f"tool type {kind!r}", f"{field}.type", _TOOL_HINT)
+    _function_only(tool, field)
     normalized = {"name": tool.get("name"), "parameters": tool.get("parameters")}
     if normalized["parameters"] is None:
         normalized["parameters"] = {"type": "object"}
     if tool.get("description"):
         normalized["description"] = tool["description"]
     return normalized
+
+
+def _function_only(tool: Any, field: str) -> None:
+    """Refuse a server tool (anything but ``function``; what is not an object is the schema's)."""
+    kind = tool.get("type") if isinstance(tool, dict) else "function"
+    if kind != "function":
+        raise _unsupported(f"tool type {kind!r}", f"{field}.type", _TOOL_HINT)
 
 
 _TOOL_HINT = "only function tools: the daemon runs no server tools (web or file search, ...)"
